@@ -1,0 +1,1 @@
+"""Pure helpers: metrics, data locations and downloads, system facts."""
