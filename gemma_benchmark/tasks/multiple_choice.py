@@ -41,7 +41,7 @@ def accuracy_stats(correct: Sequence[bool]) -> dict[str, Any]:
         "correct": hits,
         "total": total,
         "accuracy": hits / total if total else 0.0,
-        "stderr": standard_error(values) if total else 0.0,
+        "stderr": standard_error(values) if total > 1 else None,
     }
 
 
