@@ -79,5 +79,7 @@ def print_results(results: dict[str, dict[str, Any]]) -> None:
             table.add_row(model, "-", f"[red]model failed to load[/red]: {per_task['error']}")
             continue
         for task, result in per_task.items():
-            table.add_row(model, task, headline(result) if isinstance(result, dict) else str(result))
+            table.add_row(
+                model, task, headline(result) if isinstance(result, dict) else str(result)
+            )
     console.print(table)

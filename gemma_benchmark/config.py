@@ -84,11 +84,18 @@ class EvaluationConfig(StrictModel):
         return value
 
 
+ExportFormat = Literal["json", "yaml", "csv"]
+
+
+def _default_formats() -> list[ExportFormat]:
+    return ["json"]
+
+
 class OutputConfig(StrictModel):
     path: str = "results"
     save_predictions: bool = False
     visualize: bool = False
-    export_formats: list[Literal["json", "yaml", "csv"]] = Field(default_factory=lambda: ["json"])
+    export_formats: list[ExportFormat] = Field(default_factory=_default_formats)
     database_url: str | None = None
 
 

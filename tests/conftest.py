@@ -33,7 +33,9 @@ def data_dir() -> Path:
 def _tiny(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, arch: str) -> Path:
     from gemma_benchmark.tiny_model import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp(f"tiny-{arch}"), arch, 0, data_dir=str(data_dir))
+    return build_tiny_model(
+        tmp_path_factory.mktemp(f"tiny-{arch}"), arch, 0, data_dir=str(data_dir)
+    )
 
 
 @pytest.fixture(scope="session")

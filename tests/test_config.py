@@ -22,59 +22,109 @@ def config_with(**sections: object) -> dict[str, object]:
 
 BAD_CONFIGS = [
     # (config, expected message fragment)
-    (config_with(tasks={"mmlu": {**GOOD_TASK, "shot_count": 12}}),
-     "tasks.mmlu.shot_count: must be between 0 and 10, got 12"),
-    (config_with(tasks={"mmlu": {**GOOD_TASK, "shot_count": -1}}),
-     "tasks.mmlu.shot_count: must be between 0 and 10, got -1"),
-    (config_with(tasks={"mmlu": {**GOOD_TASK, "shot_count": "five"}}),
-     "tasks.mmlu.shot_count: expected an integer, got 'five'"),
-    (config_with(tasks={"mmlu": {**GOOD_TASK, "shot_cout": 5}}),
-     "tasks.mmlu.shot_cout: unknown key; did you mean 'shot_count'?"),
-    (config_with(tasks={"mmlu": {**GOOD_TASK, "subset": "astrology"}}),
-     "tasks.mmlu.subset: unknown subset 'astrology'"),
-    (config_with(tasks={"mmlu": {**GOOD_TASK, "subset": ["anatomy", "alchemy"]}}),
-     "tasks.mmlu.subset: unknown subset 'alchemy'"),
-    (config_with(tasks={"mmlu": {**GOOD_TASK, "limit": 0}}),
-     "tasks.mmlu.limit: must be greater than or equal to 1, got 0"),
-    (config_with(tasks={"mmlu": {"type": "mmlux"}}),
-     "tasks.mmlu.type: unknown task type 'mmlux'; did you mean 'mmlu'?"),
-    (config_with(tasks={"t": {"type": "no_such_pkg.tasks:MyTask"}}),
-     "tasks.t.type: cannot import task module 'no_such_pkg.tasks'"),
-    (config_with(tasks={"t": {"type": "gemma_benchmark.tasks.mmlu:Nope"}}),
-     "tasks.t.type: module 'gemma_benchmark.tasks.mmlu' has no task class 'Nope'"),
+    (
+        config_with(tasks={"mmlu": {**GOOD_TASK, "shot_count": 12}}),
+        "tasks.mmlu.shot_count: must be between 0 and 10, got 12",
+    ),
+    (
+        config_with(tasks={"mmlu": {**GOOD_TASK, "shot_count": -1}}),
+        "tasks.mmlu.shot_count: must be between 0 and 10, got -1",
+    ),
+    (
+        config_with(tasks={"mmlu": {**GOOD_TASK, "shot_count": "five"}}),
+        "tasks.mmlu.shot_count: expected an integer, got 'five'",
+    ),
+    (
+        config_with(tasks={"mmlu": {**GOOD_TASK, "shot_cout": 5}}),
+        "tasks.mmlu.shot_cout: unknown key; did you mean 'shot_count'?",
+    ),
+    (
+        config_with(tasks={"mmlu": {**GOOD_TASK, "subset": "astrology"}}),
+        "tasks.mmlu.subset: unknown subset 'astrology'",
+    ),
+    (
+        config_with(tasks={"mmlu": {**GOOD_TASK, "subset": ["anatomy", "alchemy"]}}),
+        "tasks.mmlu.subset: unknown subset 'alchemy'",
+    ),
+    (
+        config_with(tasks={"mmlu": {**GOOD_TASK, "limit": 0}}),
+        "tasks.mmlu.limit: must be greater than or equal to 1, got 0",
+    ),
+    (
+        config_with(tasks={"mmlu": {"type": "mmlux"}}),
+        "tasks.mmlu.type: unknown task type 'mmlux'; did you mean 'mmlu'?",
+    ),
+    (
+        config_with(tasks={"t": {"type": "no_such_pkg.tasks:MyTask"}}),
+        "tasks.t.type: cannot import task module 'no_such_pkg.tasks'",
+    ),
+    (
+        config_with(tasks={"t": {"type": "gemma_benchmark.tasks.mmlu:Nope"}}),
+        "tasks.t.type: module 'gemma_benchmark.tasks.mmlu' has no task class 'Nope'",
+    ),
     (config_with(tasks=["mmlu"]), "tasks: expected a mapping, got ['mmlu']"),
-    (config_with(models={"m": {"type": "gema", "size": "2b"}}),
-     "models.m.type: unknown model type 'gema'; did you mean 'gemma'?"),
-    (config_with(models={"m": {"type": "gemma", "size": "3b"}}),
-     "models.m.size: unsupported gemma size '3b'"),
-    (config_with(models={"m": {"type": "gemma", "size": "2b", "variant": "chat"}}),
-     "models.m.variant: unknown gemma 2 2b variant 'chat'"),
-    (config_with(models={"m": {"type": "gemma", "size": "2b", "version": 4}}),
-     "models.m.version: unknown gemma version '4'"),
-    (config_with(models={"m": {"type": "mistral", "size": "13b"}}),
-     "models.m.size: unsupported mistral size '13b'"),
-    (config_with(models={"m": {"type": "huggingface"}}),
-     "models.m.path: required for type 'huggingface'"),
-    (config_with(models={"m": {"type": "gemma"}}),
-     "models.m.size: required for type 'gemma' without path"),
-    (config_with(models={"m": {**GOOD_MODEL, "quantisation": True}}),
-     "models.m.quantisation: unknown key; did you mean 'quantization'?"),
-    (config_with(models={"m": {**GOOD_MODEL, "trust_remote_code": "maybe"}}),
-     "models.m.trust_remote_code: expected true or false, got 'maybe'"),
-    (config_with(evaluation={"runs": 0}),
-     "evaluation.runs: must be greater than or equal to 1, got 0"),
+    (
+        config_with(models={"m": {"type": "gema", "size": "2b"}}),
+        "models.m.type: unknown model type 'gema'; did you mean 'gemma'?",
+    ),
+    (
+        config_with(models={"m": {"type": "gemma", "size": "3b"}}),
+        "models.m.size: unsupported gemma size '3b'",
+    ),
+    (
+        config_with(models={"m": {"type": "gemma", "size": "2b", "variant": "chat"}}),
+        "models.m.variant: unknown gemma 2 2b variant 'chat'",
+    ),
+    (
+        config_with(models={"m": {"type": "gemma", "size": "2b", "version": 4}}),
+        "models.m.version: unknown gemma version '4'",
+    ),
+    (
+        config_with(models={"m": {"type": "mistral", "size": "13b"}}),
+        "models.m.size: unsupported mistral size '13b'",
+    ),
+    (
+        config_with(models={"m": {"type": "huggingface"}}),
+        "models.m.path: required for type 'huggingface'",
+    ),
+    (
+        config_with(models={"m": {"type": "gemma"}}),
+        "models.m.size: required for type 'gemma' without path",
+    ),
+    (
+        config_with(models={"m": {**GOOD_MODEL, "quantisation": True}}),
+        "models.m.quantisation: unknown key; did you mean 'quantization'?",
+    ),
+    (
+        config_with(models={"m": {**GOOD_MODEL, "trust_remote_code": "maybe"}}),
+        "models.m.trust_remote_code: expected true or false, got 'maybe'",
+    ),
+    (
+        config_with(evaluation={"runs": 0}),
+        "evaluation.runs: must be greater than or equal to 1, got 0",
+    ),
     (config_with(evaluation={"batch_size": "big"}), "evaluation.batch_size"),
-    (config_with(evaluation={"batch_size": 0}),
-     "evaluation.batch_size: must be a positive integer or 'auto', got 0"),
-    (config_with(evaluation={"confidence_level": 1.5}),
-     "evaluation.confidence_level: must be less than 1, got 1.5"),
-    (config_with(output={"export_formats": ["json", "xml"]}),
-     "output.export_formats.1: must be one of 'json', 'yaml' or 'csv', got 'xml'"),
+    (
+        config_with(evaluation={"batch_size": 0}),
+        "evaluation.batch_size: must be a positive integer or 'auto', got 0",
+    ),
+    (
+        config_with(evaluation={"confidence_level": 1.5}),
+        "evaluation.confidence_level: must be less than 1, got 1.5",
+    ),
+    (
+        config_with(output={"export_formats": ["json", "xml"]}),
+        "output.export_formats.1: must be one of 'json', 'yaml' or 'csv', got 'xml'",
+    ),
     (config_with(output={"pth": "x"}), "output.pth: unknown key; did you mean 'path'?"),
-    (config_with(hardware={"precision": "fp8"}),
-     "hardware.precision: must be one of 'auto', 'float32', 'bfloat16' or 'float16', got 'fp8'"),
-    (config_with(hardware={"device": "tpu"}),
-     "hardware.device: must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"),
+    (
+        config_with(hardware={"precision": "fp8"}),
+        "hardware.precision: must be one of 'auto', 'float32', 'bfloat16' or 'float16', got 'fp8'",
+    ),
+    (
+        config_with(hardware={"device": "tpu"}),
+        "hardware.device: must be auto, cpu, cuda, cuda:N or mps, got 'tpu'",
+    ),
     (config_with(modles={}), "modles: unknown key; did you mean 'models'?"),
     (config_with(evaluation=[1, 2]), "evaluation: expected a mapping, got [1, 2]"),
 ]
@@ -144,8 +194,11 @@ hardware: {device: auto, precision: bfloat16, quantization: true, mixed_precisio
 
 def test_path_replaces_size_and_task_type_defaults_to_name(tmp_path: Path) -> None:
     config = parse_config(
-        {"models": {"local": {"path": str(tmp_path)}}, "tasks": {"mmlu": {"limit": 3}},
-         "data_dir": "/data"}
+        {
+            "models": {"local": {"path": str(tmp_path)}},
+            "tasks": {"mmlu": {"limit": 3}},
+            "data_dir": "/data",
+        }
     )
     assert config.models["local"].hub_id() == str(tmp_path)
     assert config.models["local"].trust_remote_code is False

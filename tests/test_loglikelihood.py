@@ -100,7 +100,9 @@ def test_no_model_raises_value_error() -> None:
 def test_tiny_model_predictions_vary(tiny_gemma: ModelWrapper, data_dir: Path) -> None:
     from gemma_benchmark.tasks.mmlu import MMLUBenchmark
 
-    task = MMLUBenchmark({"subset": "anatomy", "shot_count": 0, "limit": 40, "data_dir": str(data_dir)})
+    task = MMLUBenchmark(
+        {"subset": "anatomy", "shot_count": 0, "limit": 40, "data_dir": str(data_dir)}
+    )
     samples: list[dict[str, Any]] = []
     task.sample_sinks.append(samples.extend)
     task.evaluate(tiny_gemma)

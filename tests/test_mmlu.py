@@ -34,8 +34,9 @@ def test_five_shots_come_from_dev_in_file_order(data_dir: Path) -> None:
     positions = [context.index(shot.question.strip()) for shot in dev]
     assert positions == sorted(positions)
     assert f"Answer: {dev[0].answer}\n\n" in context
-    assert context.startswith("The following are multiple choice questions (with answers) about "
-                              "astronomy.\n\n")
+    assert context.startswith(
+        "The following are multiple choice questions (with answers) about astronomy.\n\n"
+    )
 
 
 def test_more_than_five_shots_continue_from_validation(data_dir: Path) -> None:
@@ -49,9 +50,17 @@ def test_more_than_five_shots_continue_from_validation(data_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("subset", "count"),
-    [("all", 57), ("stem", 19), ("humanities", 13), ("social_sciences", 12), ("other", 13),
-     ("mathematics", 5), ("computer_science", 4), ("anatomy", 1),
-     (["anatomy", "mathematics", "abstract_algebra"], 6)],
+    [
+        ("all", 57),
+        ("stem", 19),
+        ("humanities", 13),
+        ("social_sciences", 12),
+        ("other", 13),
+        ("mathematics", 5),
+        ("computer_science", 4),
+        ("anatomy", 1),
+        (["anatomy", "mathematics", "abstract_algebra"], 6),
+    ],
 )
 def test_subset_resolution(subset: Any, count: int) -> None:
     subjects = resolve_subset(subset)
@@ -112,7 +121,10 @@ def test_aggregation_is_micro_averaged(data_dir: Path) -> None:
     assert result["overall"]["total"] == total
     assert result["overall"]["accuracy"] == pytest.approx(sum(expected_correct.values()) / total)
     stem = result["categories"]["stem"]
-    assert stem["total"] == result["subjects"]["anatomy"]["total"] + result["subjects"]["astronomy"]["total"]
+    assert (
+        stem["total"]
+        == result["subjects"]["anatomy"]["total"] + result["subjects"]["astronomy"]["total"]
+    )
     assert set(result["categories"]) == {"stem", "humanities"}
     p, n = result["overall"]["accuracy"], total
     assert result["overall"]["stderr"] == pytest.approx((p * (1 - p) * n / (n - 1)) ** 0.5 / n**0.5)

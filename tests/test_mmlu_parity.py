@@ -9,21 +9,24 @@ from typing import Any
 import pytest
 
 from gemma_benchmark.core.model_loader import ModelWrapper
-from gemma_benchmark.reference.lmeval_runner import run_lmeval_mmlu
+from gemma_benchmark.reference.lmeval_runner import make_hflm, run_lmeval_mmlu
 from gemma_benchmark.tasks.mmlu import MMLUBenchmark
 
 SUBJECTS = ["abstract_algebra", "high_school_geography", "philosophy"]
 LIMIT = 30
 
 
+@pytest.fixture(scope="module")
+def reference_lm(tiny_gemma_path: Path) -> Any:
+    return make_hflm(str(tiny_gemma_path), batch_size=16)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shots", [0, 5])
 def test_mmlu_matches_lm_eval_item_by_item(
-    shots: int, tiny_gemma_path: Path, tiny_gemma: ModelWrapper, data_dir: Path
+    shots: int, reference_lm: Any, tiny_gemma: ModelWrapper, data_dir: Path
 ) -> None:
-    reference = run_lmeval_mmlu(
-        str(tiny_gemma_path), data_dir / "mmlu", SUBJECTS, shots, batch_size=16, limit=LIMIT
-    )
+    reference = run_lmeval_mmlu(reference_lm, data_dir / "mmlu", SUBJECTS, shots, limit=LIMIT)
     task = MMLUBenchmark(
         {"subset": SUBJECTS, "shot_count": shots, "limit": LIMIT, "data_dir": str(data_dir)}
     )

@@ -68,7 +68,7 @@ def load_pretrained(
         kwargs["max_memory"] = max_memory
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, **common)
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model: Any = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except Exception as err:  # hub, file-system and format errors all mean "cannot load"
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelLoadingError(f"cannot load model {path!r}: {reason}") from err

@@ -12,7 +12,9 @@ from gemma_benchmark.utils.metrics import compare_models
 
 def _correctness(store: ResultStore, run_id: int, model: str, task: str) -> dict[str, bool]:
     rows = store.completed_samples(run_id, model, task, 0)
-    return {key: bool(row["correct"]) for key, row in rows.items() if row.get("correct") is not None}
+    return {
+        key: bool(row["correct"]) for key, row in rows.items() if row.get("correct") is not None
+    }
 
 
 def compare_all(
@@ -23,7 +25,9 @@ def compare_all(
     tasks = {t for per_model in results.values() for t in per_model if isinstance(per_model, dict)}
     comparisons: dict[str, Any] = {}
     for task in sorted(tasks):
-        models = [m for m, r in results.items() if isinstance(r.get(task), dict) and "error" not in r]
+        models = [
+            m for m, r in results.items() if isinstance(r.get(task), dict) and "error" not in r
+        ]
         per_model = {m: _correctness(store, run_id, m, task) for m in models}
         pairs: dict[str, Any] = {}
         for a, b in combinations(models, 2):
@@ -36,7 +40,9 @@ def compare_all(
                 evaluation.confidence_level,
             )
             pairs[f"{a} vs {b}"] = {**result, "n": len(shared)}
-            store.record_task_result(run_id, f"{a} vs {b}", task, -1, pairs[f"{a} vs {b}"], "comparison")
+            store.record_task_result(
+                run_id, f"{a} vs {b}", task, -1, pairs[f"{a} vs {b}"], "comparison"
+            )
         if pairs:
             comparisons[task] = pairs
     return comparisons

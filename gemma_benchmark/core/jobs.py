@@ -66,7 +66,9 @@ def run_job(task: Any, model: Any, ctx: JobContext, **evaluate_kwargs: Any) -> d
             raise TypeError(f"evaluate() returned {type(result).__name__}, not a dict")
         status, error = "finished", None
     except Exception as err:  # a task's failure is recorded, the run goes on
-        logger.debug("task %s failed on %s:\n%s", ctx.task_name, ctx.model_name, traceback.format_exc())
+        logger.debug(
+            "task %s failed on %s:\n%s", ctx.task_name, ctx.model_name, traceback.format_exc()
+        )
         error = f"{type(err).__name__}: {err}"
         result, status = {"status": "failed", "error": error}, "failed"
     result = redact(result)

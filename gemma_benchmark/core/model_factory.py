@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gemma_benchmark.config import EvaluationConfig, HardwareConfig, ModelConfig
 from gemma_benchmark.core.model_loader import (
     DEFAULT_BATCH_SIZE,
@@ -27,7 +29,7 @@ def load_from_config(
     name: str, entry: ModelConfig, hardware: HardwareConfig, evaluation: EvaluationConfig
 ) -> ModelWrapper:
     """Raises ModelLoadingError (or ValueError for a bad catalogue entry)."""
-    common = {
+    common: dict[str, Any] = {
         "name": name,
         "cache_dir": entry.cache_dir,
         "quantization": hardware.quantization if entry.quantization is None else entry.quantization,
@@ -49,7 +51,7 @@ def load_from_config(
     return loader.load_model(
         entry.size or "",
         entry.variant or "",
-        cache_dir,  # type: ignore[arg-type]
+        cache_dir,
         bool(quantization),
         version=entry.version,
         instruction_tuned=instruct,

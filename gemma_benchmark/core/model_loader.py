@@ -136,7 +136,9 @@ def resolve_dtype(precision: str, device: str) -> Any:
 
     if precision == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[precision]
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[
+        precision
+    ]
 
 
 def resolve_device(device: str) -> str:

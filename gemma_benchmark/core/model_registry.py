@@ -32,7 +32,10 @@ GEMMA_MODELS: dict[str, dict[str, dict[str, str]]] = {
 
 MISTRAL_MODELS: dict[str, dict[str, dict[str, str]]] = {
     "v0.1": {
-        "7b": {"base": "mistralai/Mistral-7B-v0.1", "instruct": "mistralai/Mistral-7B-Instruct-v0.1"}
+        "7b": {
+            "base": "mistralai/Mistral-7B-v0.1",
+            "instruct": "mistralai/Mistral-7B-Instruct-v0.1",
+        }
     },
     "v0.2": {
         # Mistral published the v0.2 base weights outside the hub; this is the community upload.
@@ -42,7 +45,10 @@ MISTRAL_MODELS: dict[str, dict[str, dict[str, str]]] = {
         }
     },
     "v0.3": {
-        "7b": {"base": "mistralai/Mistral-7B-v0.3", "instruct": "mistralai/Mistral-7B-Instruct-v0.3"}
+        "7b": {
+            "base": "mistralai/Mistral-7B-v0.3",
+            "instruct": "mistralai/Mistral-7B-Instruct-v0.3",
+        }
     },
 }
 
@@ -95,8 +101,7 @@ def resolve_model(family: str, size: str, variant: str, version: str | None = No
         raise ValueError(f"unknown {family} version {version!r}; known: {', '.join(table)}")
     if size not in table[version]:
         raise ValueError(
-            f"unsupported {family} {version} size {size!r}; "
-            f"supported: {', '.join(table[version])}"
+            f"unsupported {family} {version} size {size!r}; supported: {', '.join(table[version])}"
         )
     variants = table[version][size]
     if variant not in variants:

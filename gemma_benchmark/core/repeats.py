@@ -22,7 +22,9 @@ def repeat_count(task: Any, evaluation: EvaluationConfig) -> int:
     return 1
 
 
-def combine_runs(outcomes: list[dict[str, Any]], task: Any, evaluation: EvaluationConfig) -> dict[str, Any]:
+def combine_runs(
+    outcomes: list[dict[str, Any]], task: Any, evaluation: EvaluationConfig
+) -> dict[str, Any]:
     """The first run's result, plus a `runs` section when there were several (or could have
     been): count, and the mean/std/min/max/CI of every metric across runs."""
     first = dict(outcomes[0])

@@ -66,8 +66,15 @@ def mmlu_task_config(mmlu_dir: Path, subject: str, out: Path) -> dict[str, Any]:
     return config
 
 
+def make_hflm(model_path: str, batch_size: int = 16, dtype: str = "float32") -> Any:
+    """lm-eval's HF backend on CPU, loaded once and reusable across runs."""
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=model_path, dtype=dtype, batch_size=batch_size, device="cpu")
+
+
 def run_lmeval_mmlu(
-    model_path: str,
+    model: Any,
     mmlu_dir: Path,
     subjects: list[str],
     shots: int,
@@ -75,17 +82,21 @@ def run_lmeval_mmlu(
     limit: int | None = None,
     dtype: str = "float32",
 ) -> list[ReferenceItem]:
-    """Per-item predictions of lm-eval's HF backend on the given subjects."""
-    from lm_eval import simple_evaluate
-    from lm_eval.models.huggingface import HFLM
+    """Per-item predictions of lm-eval's HF backend on the given subjects.
 
-    model = HFLM(pretrained=model_path, dtype=dtype, batch_size=batch_size, device="cpu")
+    `model` is a checkpoint path or an HFLM from `make_hflm`.
+    """
+    from lm_eval import simple_evaluate
+
+    if isinstance(model, str):
+        model = make_hflm(model, batch_size, dtype)
     with tempfile.TemporaryDirectory() as tmp:
         configs = [mmlu_task_config(mmlu_dir, s, Path(tmp)) for s in subjects]
         output = simple_evaluate(
             model=model, tasks=configs, num_fewshot=shots, limit=limit, log_samples=True
         )
-    assert output is not None
+    if output is None:
+        raise RuntimeError("lm-eval returned no results")
     return [
         _item(subject, sample)
         for subject in subjects

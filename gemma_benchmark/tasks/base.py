@@ -80,7 +80,9 @@ class Task:
         if self.progress is not None:
             self.progress(done, total)
 
-    def split_done(self, items: Sequence[T], key: Callable[[T], str]) -> tuple[list[Sample], list[T]]:
+    def split_done(
+        self, items: Sequence[T], key: Callable[[T], str]
+    ) -> tuple[list[Sample], list[T]]:
         """Samples already stored by an interrupted run, and the items still to do."""
         stored = [self.completed[key(item)] for item in items if key(item) in self.completed]
         pending = [item for item in items if key(item) not in self.completed]

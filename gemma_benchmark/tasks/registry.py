@@ -65,8 +65,12 @@ def resolve_task_class(task_type: str) -> type[Any]:
         hint = difflib.get_close_matches(task_type, list(_REGISTRY), n=1)
         suffix = f"; did you mean {hint[0]!r}?" if hint else ""
         known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown task type {task_type!r}{suffix} (known: {known}, or module:Class)")
-    module_name, _, attr = task_type.partition(":") if ":" in task_type else task_type.rpartition(".")
+        raise ValueError(
+            f"unknown task type {task_type!r}{suffix} (known: {known}, or module:Class)"
+        )
+    module_name, _, attr = (
+        task_type.partition(":") if ":" in task_type else task_type.rpartition(".")
+    )
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
@@ -76,4 +80,4 @@ def resolve_task_class(task_type: str) -> type[Any]:
         raise AttributeError(f"module {module_name!r} has no task class {attr!r}")
     if not callable(getattr(cls, "evaluate", None)):
         raise ValueError(f"{task_type!r} has no evaluate(model) method (see BenchmarkTask)")
-    return cls  # type: ignore[no-any-return]
+    return cls
