@@ -42,9 +42,7 @@ def encode_requests(
     return [encode_pair(encode, ctx, cont, empty_context_token) for ctx, cont in requests]
 
 
-def group_requests(
-    encoded: Sequence[tuple[list[int], list[int]]], max_length: int
-) -> list[_Group]:
+def group_requests(encoded: Sequence[tuple[list[int], list[int]]], max_length: int) -> list[_Group]:
     """Build one group per distinct model input, longest input first."""
     groups: dict[tuple[int, ...], _Group] = {}
     for index, (context, continuation) in enumerate(encoded):
@@ -65,7 +63,9 @@ def _accepts_logits_to_keep(model: Any) -> bool:
         return False
 
 
-def score_groups(model: Any, groups: Sequence[_Group], settings: LoglikelihoodSettings) -> dict[int, float]:
+def score_groups(
+    model: Any, groups: Sequence[_Group], settings: LoglikelihoodSettings
+) -> dict[int, float]:
     """Sum of continuation log-probabilities per request index."""
     results: dict[int, float] = {}
     slim = _accepts_logits_to_keep(model)
@@ -113,7 +113,10 @@ def _score_batch(
 
 
 def loglikelihood(
-    model: Any, encode: Encoder, requests: Sequence[tuple[str, str]], settings: LoglikelihoodSettings
+    model: Any,
+    encode: Encoder,
+    requests: Sequence[tuple[str, str]],
+    settings: LoglikelihoodSettings,
 ) -> list[float]:
     """Log-likelihood of each (context, continuation), in request order."""
     if not requests:

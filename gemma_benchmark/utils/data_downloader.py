@@ -41,7 +41,9 @@ def with_retries(
             if attempt == attempts:
                 raise
             delay = base_delay_s * 2 ** (attempt - 1)
-            logger.warning("%s failed (%s); retry %d/%d in %.0fs", what, err, attempt, attempts, delay)
+            logger.warning(
+                "%s failed (%s); retry %d/%d in %.0fs", what, err, attempt, attempts, delay
+            )
             time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -65,7 +67,9 @@ def _is_done(marker: Path, force: bool) -> bool:
     return False
 
 
-def download_mmlu_data(target_dir: str = "data/mmlu", force: bool = False, attempts: int = 4) -> str:
+def download_mmlu_data(
+    target_dir: str = "data/mmlu", force: bool = False, attempts: int = 4
+) -> str:
     """Write `<target_dir>/{dev,val,test}/<subject>_<split>.csv` from `cais/mmlu`."""
     target = Path(target_dir)
     if _is_done(target / "test", force):
