@@ -29,13 +29,12 @@ def execute_run(
     if limit is not None:
         bench.set_limit(limit)
     bench.resume = resume
+    bench.notify = console.print
     bench._select("models", models)  # unknown names are a usage error before any loading
     bench._select("tasks", tasks)
     bench.load_tasks(tasks)
     bench.load_models(models)
     results = bench.run_benchmarks()
-    if bench.resume_message:
-        console.print(bench.resume_message)
     out_dir = Path(bench.config.output.path)
     written = [bench.save_results(str(out_dir / "results.json"))]
     for fmt in bench.config.output.export_formats:

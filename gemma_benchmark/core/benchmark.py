@@ -8,6 +8,7 @@ go on (the spec's error recovery).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,7 @@ class GemmaBenchmark:
         self.resume_message: str | None = None
         self.show_progress = show_progress
         self.started_at: str | None = None
+        self.notify: Callable[[str], None] = logger.warning
 
     # -- selection -------------------------------------------------------------------------
 
@@ -112,6 +114,8 @@ class GemmaBenchmark:
         self.started_at = datetime.now(timezone.utc).isoformat()
         with self.open_store() as store:
             self.run_id, self.resume_message = begin_run(self, store)
+            if self.resume_message:
+                self.notify(self.resume_message)
             board = ProgressBoard() if self.show_progress else None
             with board or nullcontext():
                 for model_name, model in self.models.items():
