@@ -77,6 +77,42 @@ def one_line(err: Exception) -> str:
     return " ".join(str(err).split())
 
 
+DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL or SQLite file")]
+
+
+@app.command()
+def runs(db: DbOption = None) -> None:
+    """List the runs in the results database."""
+    from gemma_benchmark.cli_store import list_runs
+
+    with_store_errors(lambda: list_runs(db))
+
+
+@app.command()
+def show(run_id: int, db: DbOption = None) -> None:
+    """Print one run's results table."""
+    from gemma_benchmark.cli_store import show_run
+
+    with_store_errors(lambda: show_run(run_id, db))
+
+
+@app.command()
+def compare(run_ids: Annotated[list[int], typer.Argument()], db: DbOption = None) -> None:
+    """Runs side by side, with McNemar significance markers against the first."""
+    from gemma_benchmark.cli_store import compare_runs
+
+    with_store_errors(lambda: compare_runs(run_ids, db))
+
+
+def with_store_errors(action: Any) -> None:
+    from gemma_benchmark.storage import RunNotFoundError, StorageError
+
+    try:
+        action()
+    except (FileNotFoundError, RunNotFoundError, StorageError, ConfigurationError) as err:
+        raise fail_usage(one_line(err)) from None
+
+
 @app.command("list-tasks")
 def list_tasks() -> None:
     """Built-in tasks: description, primary metric and data source."""

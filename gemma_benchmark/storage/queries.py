@@ -70,7 +70,9 @@ def task_result_rows(conn: Connection, run_id: int) -> list[dict[str, Any]]:
 def list_runs(conn: Connection) -> list[dict[str, Any]]:
     pairs: dict[int, tuple[set[str], set[str]]] = {}
     for run_id, model, task in conn.execute(
-        select(TaskResult.run_id, TaskResult.model, TaskResult.task).distinct()
+        select(TaskResult.run_id, TaskResult.model, TaskResult.task)
+        .where(TaskResult.status != "comparison")
+        .distinct()
     ):
         models, tasks = pairs.setdefault(run_id, (set(), set()))
         models.add(model)
