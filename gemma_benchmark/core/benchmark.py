@@ -20,7 +20,7 @@ from gemma_benchmark.core.progress import ProgressBoard
 from gemma_benchmark.core.repeats import combine_runs, repeat_count
 from gemma_benchmark.core.results_io import write_results
 from gemma_benchmark.exceptions import ConfigurationError, GemmaBenchmarkError
-from gemma_benchmark.storage import ResultStore
+from gemma_benchmark.storage import ResultStore, redact
 from gemma_benchmark.tasks.registry import resolve_task_class
 
 logger = logging.getLogger(__name__)
@@ -70,9 +70,10 @@ class GemmaBenchmark:
                     name, self.config.models[name], self.config.hardware, self.config.evaluation
                 )
             except (GemmaBenchmarkError, ValueError, OSError) as err:
-                logger.error("model %s failed to load: %s", name, err)
-                self.model_errors[name] = str(err)
-                self.results[name] = {"error": str(err)}
+                message = redact(str(err))
+                logger.error("model %s failed to load: %s", name, message)
+                self.model_errors[name] = message
+                self.results[name] = {"error": message}
 
     def load_tasks(self, task_names: list[str] | None = None) -> None:
         """Instantiate the named tasks (all by default); a failure is recorded, not raised."""
@@ -82,8 +83,9 @@ class GemmaBenchmark:
                 task_class = resolve_task_class(self.config.tasks[name].type)
                 self.tasks[name] = task_class(options)
             except Exception as err:  # a user task's constructor may raise anything
-                logger.error("task %s failed to initialise: %s", name, err)
-                self.task_errors[name] = f"{type(err).__name__}: {err}"
+                message = redact(f"{type(err).__name__}: {err}")
+                logger.error("task %s failed to initialise: %s", name, message)
+                self.task_errors[name] = message
 
     def task_options(self, name: str) -> dict[str, Any]:
         options = self.config.task_options(name)
