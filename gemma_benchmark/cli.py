@@ -104,6 +104,30 @@ def compare(run_ids: Annotated[list[int], typer.Argument()], db: DbOption = None
     with_store_errors(lambda: compare_runs(run_ids, db))
 
 
+@app.command()
+def report(
+    source: Annotated[str, typer.Argument(help="a run id or a results.json/.yaml file")],
+    output: Annotated[Path | None, typer.Option(help="the HTML file to write")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write a self-contained HTML report of a run (no network needed to view it)."""
+    from gemma_benchmark.visualization.cli_commands import report_command
+
+    raise typer.Exit(report_command(source, output, db))
+
+
+@app.command()
+def leaderboard(
+    db: DbOption = None,
+    task: Annotated[str | None, typer.Option(help="rank on one task only")] = None,
+    format: Annotated[str, typer.Option("--format", help="table, markdown, csv or html")] = "table",
+) -> None:
+    """Rank every model in the database, marking ties that are not statistically separable."""
+    from gemma_benchmark.visualization.cli_commands import leaderboard_command
+
+    raise typer.Exit(leaderboard_command(db, task, format))
+
+
 def with_store_errors(action: Any) -> None:
     from gemma_benchmark.storage import RunNotFoundError, StorageError
 

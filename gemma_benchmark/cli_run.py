@@ -40,10 +40,20 @@ def execute_run(
     for fmt in bench.config.output.export_formats:
         if fmt != "json":
             written.append(bench.save_results(str(out_dir / f"results.{fmt}")))
+    if bench.config.output.visualize:
+        written.extend(write_visuals(bench, out_dir))
     print_results(results)
     for path in written:
         console.print(f"results written to {path}")
     return 1 if any_failed(results) else 0
+
+
+def write_visuals(bench: GemmaBenchmark, out_dir: Path) -> list[str]:
+    """Charts under <output>/charts and <output>/report.html (`output.visualize`)."""
+    from gemma_benchmark.visualization import render_all_charts, write_report
+
+    charts = render_all_charts(bench.results, out_dir / "charts")
+    return [*charts, write_report(bench.document(), out_dir / "report.html")]
 
 
 def any_failed(results: dict[str, dict[str, Any]]) -> bool:

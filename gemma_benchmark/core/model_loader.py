@@ -31,14 +31,18 @@ class ModelWrapper:
         tokenizer: Any = None,
         *,
         add_bos: bool | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | str = DEFAULT_BATCH_SIZE,
         instruction_tuned: bool = False,
+        prefix_cache: bool = True,
     ) -> None:
         self.model_name = model_name
         self.model = model
         self.tokenizer = tokenizer
-        self.batch_size = batch_size
+        self._batch_setting: int | str = batch_size
+        self._sizer: Any = None
         self.instruction_tuned = instruction_tuned
+        self.prefix_cache = prefix_cache
+        self.engine_stats: Any = None  # EngineStats of all loglikelihood calls so far
         if add_bos is None and model is not None:
             add_bos = True if "gemma" in str(model.config.model_type) else None
         self.add_bos = add_bos
@@ -74,17 +78,42 @@ class ModelWrapper:
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[float]:
         """Sum of log-probabilities of each continuation given its context, in request order."""
         self._require_loaded()
-        from gemma_benchmark.backends.hf_loglikelihood import LoglikelihoodSettings, loglikelihood
+        from gemma_benchmark.backends.hf_loglikelihood import (
+            EngineStats,
+            LoglikelihoodSettings,
+            loglikelihood,
+        )
         from gemma_benchmark.backends.tokenization import prefix_token_id
 
         settings = LoglikelihoodSettings(
-            batch_size=self.batch_size,
+            batch_size=self.batch_sizer(),
             max_length=self.max_length,
             device=self.device,
             empty_context_token=prefix_token_id(self.tokenizer),
             pad_token_id=self._pad_token_id(),
+            prefix_cache=self.prefix_cache,
         )
-        return loglikelihood(self.model, self.encoder(), requests, settings)
+        if self.engine_stats is None:
+            self.engine_stats = EngineStats()
+        return loglikelihood(self.model, self.encoder(), requests, settings, self.engine_stats)
+
+    def batch_sizer(self) -> Any:
+        """Batch size per sequence length (`auto` probes on CUDA; see backends.hf_batching)."""
+        from gemma_benchmark.backends.hf_batching import BatchSizer
+
+        if self._sizer is None or self._sizer.setting != self._batch_setting:
+            self._sizer = BatchSizer(self._batch_setting, self.model, self.device)
+        return self._sizer
+
+    @property
+    def batch_size(self) -> int:
+        """The batch size for the longest inputs (generation batches use it)."""
+        self._require_loaded()
+        return int(self.batch_sizer().for_length(self.max_length))
+
+    @batch_size.setter
+    def batch_size(self, value: int | str) -> None:
+        self._batch_setting = value
 
     def _pad_token_id(self) -> int:
         pad = self.tokenizer.pad_token_id
@@ -99,7 +128,11 @@ class ModelWrapper:
         top_p: float = 1.0,
         seed: int | None = None,
     ) -> list[str]:
-        """Completions of each prompt, in prompt order; greedy when temperature is 0."""
+        """Completions of each prompt, in prompt order; greedy when temperature is 0.
+
+        Each is cut at its first stop string (the tokenizer's EOS always stops). Greedy outputs
+        do not depend on `batch_size`; sampled ones repeat for the same seed and batch size.
+        """
         self._require_loaded()
         from gemma_benchmark.backends.hf_generate import GenerationRequest, generate_batch
 
@@ -166,7 +199,8 @@ class HuggingFaceLoader:
         trust_remote_code: bool = False,
         revision: str | None = None,
         instruction_tuned: bool = False,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | str = DEFAULT_BATCH_SIZE,
+        prefix_cache: bool = True,
     ) -> ModelWrapper:
         """Raises ModelLoadingError naming the id or path when it cannot be loaded."""
         from gemma_benchmark.backends.hf_load import load_pretrained
@@ -189,6 +223,7 @@ class HuggingFaceLoader:
             tokenizer,
             batch_size=batch_size,
             instruction_tuned=instruction_tuned,
+            prefix_cache=prefix_cache,
         )
 
 
