@@ -46,16 +46,21 @@ def parse_args() -> argparse.Namespace:
 
 def run_ours(
     model: Any, data_dir: str, subjects: list[str], shots: int, limit: int
-) -> tuple[float, dict[tuple[str, int], str]]:
+) -> tuple[float, dict[tuple[str, int], str], Any]:
+    """(seconds, predictions, engine stats) of gemma-benchmark's MMLU task."""
+    from gemma_benchmark.backends.hf_loglikelihood import EngineStats
+
     task = MMLUBenchmark(
         {"subset": subjects, "shot_count": shots, "limit": limit, "data_dir": data_dir}
     )
     samples: list[dict[str, Any]] = []
     task.sample_sinks.append(samples.extend)
+    model.engine_stats = EngineStats()
     start = time.perf_counter()
     task.evaluate(model)
     elapsed = time.perf_counter() - start
-    return elapsed, {(s["subject"], s["doc_id"]): s["prediction"] for s in samples}
+    predictions = {(s["subject"], s["doc_id"]): s["prediction"] for s in samples}
+    return elapsed, predictions, model.engine_stats
 
 
 def main() -> None:
@@ -82,27 +87,40 @@ def main() -> None:
             f"model: {path} ({params / 1e6:.1f}M params), subjects: {len(subjects)}, "
             f"limit {args.limit}/subject, batch size {args.batch_size}"
         )
-        header = ("shots", "items", "lm-eval s", "ours s", "speed-up", "agreement")
-        print(" ".join(f"{h:>10}" for h in header))
+        header = (
+            "shots",
+            "items",
+            "lm-eval s",
+            "ours s",
+            "speed-up",
+            "agreement",
+            "tok/q lm-eval",
+            "tok/q ours",
+        )
+        print(" ".join(f"{h:>13}" for h in header))
         for shots in args.shots:
             start = time.perf_counter()
             ref_items = run_lmeval_mmlu(
                 reference, Path(args.data_dir) / "mmlu", subjects, shots, limit=args.limit
             )
             ref_time = time.perf_counter() - start
-            our_time, ours = run_ours(ours_model, str(args.data_dir), subjects, shots, args.limit)
-            agree = sum(ours[(r.subject, r.doc_id)] == r.prediction for r in ref_items) / len(
-                ref_items
+            our_time, ours, stats = run_ours(
+                ours_model, str(args.data_dir), subjects, shots, args.limit
             )
+            agree = sum(ours[(r.subject, r.doc_id)] == r.prediction for r in ref_items)
+            n = len(ref_items)
             row = (
                 shots,
-                len(ref_items),
+                n,
                 f"{ref_time:.2f}",
                 f"{our_time:.2f}",
                 f"{ref_time / our_time:.2f}x",
-                f"{100 * agree:.2f}%",
+                f"{100 * agree / n:.2f}%",
+                # lm-eval runs every distinct input whole: exactly our `tokens_full`
+                f"{stats.tokens_full / n:.0f}",
+                f"{stats.tokens_forwarded / n:.0f}",
             )
-            print(" ".join(f"{v!s:>10}" for v in row))
+            print(" ".join(f"{v!s:>13}" for v in row))
 
 
 if __name__ == "__main__":

@@ -174,22 +174,32 @@ def download_data(
     mmlu: bool = False,
     gsm8k: bool = False,
     humaneval: bool = False,
+    arc: bool = False,
+    hellaswag: bool = False,
+    truthfulqa: bool = False,
     all_: Annotated[bool, typer.Option("--all")] = False,
     force: bool = False,
     data_dir: Annotated[Path, typer.Option(help="where to write")] = Path("data"),
 ) -> None:
     """Download datasets from the Hugging Face hub into the local layout."""
-    from gemma_benchmark.utils.data_downloader import DOWNLOADERS
+    from gemma_benchmark.utils.data_downloader import all_downloaders
 
-    chosen = [n for n, on in (("mmlu", mmlu), ("gsm8k", gsm8k), ("humaneval", humaneval)) if on]
-    if all_:
-        chosen = list(DOWNLOADERS)
+    downloaders = all_downloaders()
+    flags = {
+        "mmlu": mmlu,
+        "gsm8k": gsm8k,
+        "humaneval": humaneval,
+        "arc": arc,
+        "hellaswag": hellaswag,
+        "truthfulqa": truthfulqa,
+    }
+    chosen = list(downloaders) if all_ else [name for name, on in flags.items() if on]
     if not chosen:
-        raise fail_usage("choose at least one of --mmlu, --gsm8k, --humaneval, --all")
+        raise fail_usage(f"choose at least one of --{', --'.join(flags)} or --all")
     failed = False
     for name in chosen:
         try:
-            path = DOWNLOADERS[name](str(data_dir / name), force=force)
+            path = downloaders[name](str(data_dir / name), force=force)
             console.print(f"{name}: {path}")
         except Exception as err:  # network or hub errors: reported per dataset
             err_console.print(f"[red]{name}: download failed:[/red] {one_line(err)}")

@@ -20,7 +20,7 @@ DATASET_MARKERS: dict[str, str] = {
     "humaneval": "humaneval/HumanEval.jsonl.gz",
     "arc": "arc/ARC-Challenge",
     "hellaswag": "hellaswag/hellaswag_val.jsonl.gz",
-    "truthfulqa": "truthfulqa/mc_task.json",
+    "truthfulqa": "truthfulqa/v0/mc_task.json",  # the version lm-eval's hub dataset holds
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gemma_benchmark.exceptions import TaskInitializationError
+from gemma_benchmark.exceptions import BenchmarkExecutionError, TaskInitializationError
 
 Sample = dict[str, Any]
 """One scored item. `key` is unique within the task; keys starting with `_` (the full prompt and
@@ -87,6 +87,20 @@ class Task:
         stored = [self.completed[key(item)] for item in items if key(item) in self.completed]
         pending = [item for item in items if key(item) not in self.completed]
         return stored, pending
+
+
+def wants_chat_template(option: bool | None, model: Any) -> bool:
+    """Resolve `use_chat_template`: None means on for instruction-tuned models that have one.
+
+    Raises BenchmarkExecutionError when it is forced on for a model without a template.
+    """
+    has_template = bool(getattr(model, "has_chat_template", False))
+    if option is None:
+        return bool(getattr(model, "instruction_tuned", False)) and has_template
+    if option and not has_template:
+        name = getattr(model, "model_name", "the model")
+        raise BenchmarkExecutionError(f"use_chat_template is true but {name} has no chat template")
+    return option
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:

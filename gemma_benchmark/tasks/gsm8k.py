@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -25,8 +26,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from gemma_benchmark.data import find_dataset, read_jsonl
-from gemma_benchmark.exceptions import BenchmarkExecutionError
-from gemma_benchmark.tasks.base import Sample, Task, TaskOptions, chunked
+from gemma_benchmark.tasks.base import Sample, Task, TaskOptions, chunked, wants_chat_template
 from gemma_benchmark.tasks.multiple_choice import accuracy_stats
 from gemma_benchmark.tasks.registry import register_task
 
@@ -155,20 +155,6 @@ class Gsm8kDoc:
     target: str
 
 
-def wants_chat_template(option: bool | None, model: Any) -> bool:
-    """Resolve `use_chat_template`: None means on for instruction-tuned models that have one.
-
-    Raises BenchmarkExecutionError when it is forced on for a model without a template.
-    """
-    has_template = bool(getattr(model, "has_chat_template", False))
-    if option is None:
-        return bool(getattr(model, "instruction_tuned", False)) and has_template
-    if option and not has_template:
-        name = getattr(model, "model_name", "the model")
-        raise BenchmarkExecutionError(f"use_chat_template is true but {name} has no chat template")
-    return option
-
-
 @register_task("gsm8k")
 class Gsm8kBenchmark(Task):
     """Grade-school math word problems, answered by free generation."""
@@ -184,9 +170,11 @@ class Gsm8kBenchmark(Task):
 
     def load_data(self, num_samples: int | None = None) -> list[dict[str, Any]]:
         """The first `num_samples` (else `limit`, else all) test records."""
+        if num_samples is not None and num_samples < 1:
+            raise ValueError(f"num_samples must be at least 1, got {num_samples}")
         records = read_jsonl(self._data_root() / "test.jsonl")
         count = num_samples if num_samples is not None else self.opts.limit
-        return records[:count] if count else records
+        return records[:count] if count is not None else records
 
     def _data_root(self) -> Path:
         return find_dataset("gsm8k", self.opts.data_dir)
@@ -202,40 +190,40 @@ class Gsm8kBenchmark(Task):
     def build_docs(self, num_samples: int | None = None) -> list[Gsm8kDoc]:
         records = self.load_data(num_samples)
         cot = self.opts.use_chain_of_thought
-        docs = []
-        for doc_id, (record, shots) in enumerate(zip(records, self.shots_per_item(len(records)))):
-            docs.append(
-                Gsm8kDoc(
-                    key=f"gsm8k/{doc_id}",
-                    doc_id=doc_id,
-                    question=record["question"],
-                    prompt=build_prompt(shots, record["question"], cot),
-                    target=reference_answer(record["answer"], cot),
-                )
+        shots = self.shots_per_item(len(records))
+        return [
+            Gsm8kDoc(
+                key=f"gsm8k/{doc_id}",
+                doc_id=doc_id,
+                question=record["question"],
+                prompt=build_prompt(shots[doc_id], record["question"], cot),
+                target=reference_answer(record["answer"], cot),
             )
-        return docs
+            for doc_id, record in enumerate(records)
+        ]
 
     def evaluate(self, model: Any, num_samples: int | None = None) -> dict[str, Any]:
         """Scores the first `num_samples` test items (default: option `limit`, else all)."""
         docs = self.build_docs(num_samples)
         chat = wants_chat_template(self.opts.use_chat_template, model)
         samples, pending = self.split_done(docs, key=lambda doc: doc.key)
-        done = len(samples)
-        self.report_progress(done, len(docs))
+        self.report_progress(len(samples), len(docs))
         pending.sort(key=lambda doc: -len(doc.prompt))  # similar lengths share a batch
         for chunk in chunked(pending, CHUNK_DOCS):
-            prompts = [model.apply_chat_template(d.prompt) if chat else d.prompt for d in chunk]
-            completions = model.generate_batch(
-                prompts,
-                max_new_tokens=self.opts.max_new_tokens,
-                stop=list(STOPS[self.opts.use_chain_of_thought]),
-            )
-            scored = [self.score(d, p, c) for d, p, c in zip(chunk, prompts, completions)]
+            scored = self.run_chunk(model, chunk, chat)
             self.emit(scored)
             samples.extend(scored)
-            done += len(chunk)
-            self.report_progress(done, len(docs))
+            self.report_progress(len(samples), len(docs))
         return self.aggregate(samples, docs, chat)
+
+    def run_chunk(self, model: Any, chunk: Sequence[Gsm8kDoc], chat: bool) -> list[Sample]:
+        prompts = [model.apply_chat_template(d.prompt) if chat else d.prompt for d in chunk]
+        completions = model.generate_batch(
+            prompts,
+            max_new_tokens=self.opts.max_new_tokens,
+            stop=list(STOPS[self.opts.use_chain_of_thought]),
+        )
+        return [self.score(d, p, c) for d, p, c in zip(chunk, prompts, completions, strict=True)]
 
     def score(self, doc: Gsm8kDoc, prompt: str, completion: str) -> Sample:
         cot = self.opts.use_chain_of_thought

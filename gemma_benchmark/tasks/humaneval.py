@@ -22,8 +22,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gemma_benchmark.data import find_dataset, read_jsonl
 from gemma_benchmark.sandbox import SandboxResult, active_layers, run_programs
-from gemma_benchmark.tasks.base import Sample, Task, TaskOptions, chunked
-from gemma_benchmark.tasks.gsm8k import wants_chat_template
+from gemma_benchmark.tasks.base import Sample, Task, TaskOptions, chunked, wants_chat_template
 from gemma_benchmark.tasks.humaneval_prompting import (
     STOP_SEQUENCES,
     Problem,

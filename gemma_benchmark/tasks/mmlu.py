@@ -43,7 +43,9 @@ class MMLUOptions(TaskOptions):
 
 
 def format_question(row: MMLURow) -> str:
-    options = "".join(f"\n{letter}. {text}" for letter, text in zip(LETTERS, row.choices, strict=True))
+    options = "".join(
+        f"\n{letter}. {text}" for letter, text in zip(LETTERS, row.choices, strict=True)
+    )
     return f"{row.question.strip()}{options}\nAnswer:"
 
 

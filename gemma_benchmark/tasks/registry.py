@@ -16,6 +16,10 @@ _BUILTIN_MODULES = (
     "gemma_benchmark.tasks.gsm8k",
     "gemma_benchmark.tasks.humaneval",
     "gemma_benchmark.tasks.efficiency",
+    "gemma_benchmark.tasks.arc",
+    "gemma_benchmark.tasks.hellaswag",
+    "gemma_benchmark.tasks.truthfulqa",
+    "gemma_benchmark.tasks.custom",
 )
 _loaded = False
 

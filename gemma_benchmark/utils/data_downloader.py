@@ -138,8 +138,16 @@ DOWNLOADERS: dict[str, Callable[..., str]] = {
 }
 
 
+def all_downloaders() -> dict[str, Callable[..., str]]:
+    """The spec's three plus ARC, HellaSwag and TruthfulQA (`data.hub_extra`)."""
+    from gemma_benchmark.data.hub_extra import EXTRA_DOWNLOADERS
+
+    return {**DOWNLOADERS, **EXTRA_DOWNLOADERS}
+
+
 def download_dataset(name: str, target: Path, force: bool = False) -> str:
     """Download one dataset by name; raises KeyError-free ValueError for a name with no hub copy."""
-    if name not in DOWNLOADERS:
-        raise ValueError(f"no hub download for {name!r}; known: {', '.join(DOWNLOADERS)}")
-    return DOWNLOADERS[name](str(target), force=force)
+    downloaders = all_downloaders()
+    if name not in downloaders:
+        raise ValueError(f"no hub download for {name!r}; known: {', '.join(downloaders)}")
+    return downloaders[name](str(target), force=force)
