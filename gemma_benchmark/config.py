@@ -8,6 +8,7 @@ Task-specific options are validated by the task's own options model, looked up i
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-MODEL_TYPES = ("gemma", "mistral", "huggingface")
+MODEL_TYPES = ("gemma", "mistral", "huggingface", "openai_compatible")
 
 
 class ModelConfig(StrictModel):
@@ -41,6 +42,21 @@ class ModelConfig(StrictModel):
     trust_remote_code: bool = False
     precision: Literal["auto", "float32", "bfloat16", "float16"] | None = None
     chat_template: bool | None = None
+    # type `openai_compatible`: a model served over HTTP (vLLM, SGLang, TGI, llama.cpp).
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str | None = None
+    max_concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = Field(default=120.0, gt=0)
+    max_retries: int = Field(default=4, ge=0)
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_var_name(cls, value: str | None) -> str | None:
+        # The value itself is never echoed: a pasted key must not reach a log.
+        if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must be the NAME of an environment variable holding the key")
+        return value
 
     @field_validator("type")
     @classmethod
@@ -75,6 +91,11 @@ class EvaluationConfig(StrictModel):
     confidence_level: float = Field(default=0.95, gt=0.0, lt=1.0)
     force_repeats: bool = False
     seed: int = 1234
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    num_cpus: float = Field(default=1.0, ge=0)
+    num_gpus: float | None = Field(default=None, ge=0)
+    data_parallel: int = Field(default=1, ge=1)
 
     @field_validator("batch_size")
     @classmethod
@@ -170,6 +191,8 @@ def parse_config(raw: Any, source: str = "config") -> BenchmarkConfig:
         raise ConfigurationError(_first_error(err, BenchmarkConfig)) from None
     for name, model in config.models.items():
         _check_model(name, model)
+    if config.evaluation.data_parallel > 1 and config.evaluation.executor != "ray":
+        raise ConfigurationError("evaluation.data_parallel: needs `executor: ray`")
     for name in config.tasks:
         validate_task_options(name, config.tasks[name].type, config.task_options(name))
     return config
@@ -192,6 +215,11 @@ def _fill_task_types(raw: dict[str, Any]) -> dict[str, Any]:
 
 def _check_model(name: str, model: ModelConfig) -> None:
     where = f"models.{name}"
+    if model.type == "openai_compatible":
+        _check_server_model(where, model)
+        return
+    if model.base_url or model.model or model.api_key_env:
+        raise ConfigurationError(f"{where}: base_url, model, api_key_env need openai_compatible")
     if model.path:
         return
     if model.type == "huggingface":
@@ -206,6 +234,14 @@ def _check_model(name: str, model: ModelConfig) -> None:
     except ValueError as err:
         field = _model_field_in(str(err))
         raise ConfigurationError(f"{where}.{field}: {err}") from None
+
+
+def _check_server_model(where: str, model: ModelConfig) -> None:
+    for field in ("base_url", "model"):
+        if not getattr(model, field):
+            raise ConfigurationError(f"{where}.{field}: required for type 'openai_compatible'")
+    if model.path or model.size:
+        raise ConfigurationError(f"{where}: path and size do not apply to 'openai_compatible'")
 
 
 def _model_field_in(message: str) -> str:
@@ -301,4 +337,4 @@ def _did_you_mean(word: str, choices: Any) -> str:
 
 
 def known_model_types() -> list[str]:
-    return [*FAMILIES, "huggingface"]
+    return [*FAMILIES, "huggingface", "openai_compatible"]

@@ -153,3 +153,16 @@ def test_download_without_network_fails_cleanly(tmp_path: Path) -> None:
     assert "gsm8k: download failed" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert_one_line_usage_error(cli("download-data"), "choose at least one")
+
+
+def test_visualize_writes_charts_and_report(
+    tmp_path: Path, tiny_gemma_path: Path, data_dir: Path
+) -> None:
+    config = tiny_config(tmp_path, tiny_gemma_path, data_dir)
+    config.write_text(config.read_text() + "output: {visualize: true}\n")
+    proc = cli("run", str(config), "--output", str(tmp_path / "out"), "--limit", "2")
+    assert proc.returncode == 0, proc.stderr
+    charts = sorted(p.name for p in (tmp_path / "out" / "charts").iterdir())
+    assert charts and all(name.endswith(".png") for name in charts)
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "<svg" in html and "tiny" in html and "mmlu" in html

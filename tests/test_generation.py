@@ -223,6 +223,47 @@ def test_bad_settings_are_refused() -> None:
         GenerationRequest(temperature=-1.0)
 
 
+def plain_greedy(model_wrapper: ModelWrapper, prompt: str, new_tokens: int) -> str:
+    """transformers' own `generate` on one unpadded prompt, decoded as lm-eval reads it."""
+    tokenizer = model_wrapper.tokenizer
+    ids = torch.tensor([model_wrapper.encoder()(prompt)])
+    with torch.inference_mode():
+        out = model_wrapper.model.generate(ids, max_new_tokens=new_tokens, do_sample=False)
+    eos = frozenset(eos_token_ids(model_wrapper.model, tokenizer))
+    tokens = out[0, ids.shape[1] :].tolist()
+    return decode_continuation(tokenizer, tokens, [tokenizer.eos_token], eos)
+
+
+@pytest.mark.parametrize("arch", ["gemma2", "gemma3"])
+def test_sliding_window_models_match_plain_generate(
+    arch: str, request: pytest.FixtureRequest, data_dir: Path
+) -> None:
+    """Prompts longer than the tiny models' 256-token window, batched with short ones: the
+    stitched prompt cache must leave sliding layers as unpadded generation does."""
+    path = request.getfixturevalue(f"tiny_{arch}_path")
+    base = HuggingFaceLoader().load_model(str(path), name=arch, batch_size=4)
+    records = read_jsonl(data_dir / "gsm8k" / "train.jsonl")[:6]
+    prompts = [
+        "\n\n".join(f"Question: {r['question']}\nAnswer: {r['answer']}" for r in records[: 1 + i])
+        for i in range(0, 6, 2)
+    ] + ["Question: What is 3 plus 4?\nAnswer:"]
+    lengths = [len(base.encoder()(p)) for p in prompts]
+    assert max(lengths) > 256 > min(lengths)
+    expected = [plain_greedy(base, p, NEW_TOKENS) for p in prompts]
+    assert all(expected)
+    for batch_size in (1, 4):
+        assert with_batch_size(base, batch_size).generate_batch(prompts, NEW_TOKENS) == expected
+
+
+def test_a_one_token_prompt_batches_with_longer_ones(
+    wrapper: ModelWrapper, prompts: list[str], greedy: list[str]
+) -> None:
+    """An empty prompt is the prefix token alone: nothing of it is cached before generation."""
+    outputs = with_batch_size(wrapper, 3).generate_batch(["", *prompts[:2]], NEW_TOKENS)
+    assert outputs == [plain_greedy(wrapper, "", NEW_TOKENS), *greedy[:2]]
+    assert outputs[0]
+
+
 def test_no_prompts_no_work(wrapper: ModelWrapper) -> None:
     assert wrapper.generate_batch([], NEW_TOKENS) == []
 

@@ -106,7 +106,7 @@ class OomInjector(torch.nn.Module):
         if input_ids.shape[0] > 1 or not self.batched_only:
             self.calls += 1
         if self.calls in self.fail_on and (input_ids.shape[0] > 1 or not self.batched_only):
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. (injected)")
         return self.inner(input_ids=input_ids, logits_to_keep=logits_to_keep, **kwargs)
 
 
@@ -133,7 +133,7 @@ def test_probe_halves_until_it_fits() -> None:
     class Fits:
         def __call__(self, input_ids: torch.Tensor, **_: Any) -> None:
             if input_ids.shape[0] > 40:
-                raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. (injected)")
 
     assert probe_batch_size(Fits(), 16, torch.device("cpu"), cap=512) == 32
 

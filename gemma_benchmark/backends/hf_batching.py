@@ -1,7 +1,7 @@
 """`batch_size: auto`: the largest batch that fits, re-probed as sequence lengths fall.
 
-On CUDA a probe halves from a cap until a forward pass at the given length succeeds, using
-accelerate's `find_executable_batch_size`; results are cached per power-of-two length bucket, so
+On CUDA a probe halves from a cap until a forward pass at the given length succeeds (out-of-memory
+errors recognised as accelerate does); results are cached per power-of-two length bucket, so
 shorter inputs later in a run get larger batches (lm-eval's `auto:N` idea). On a CPU there is no
 out-of-memory signal to probe (the machine swaps instead), so `auto` means the documented default.
 An OOM on a real batch is still caught and halves that batch (`hf_loglikelihood.run_batches`).
@@ -50,17 +50,26 @@ class BatchSizer:
 
 
 def probe_batch_size(model: Any, length: int, device: torch.device, cap: int = PROBE_CAP) -> int:
-    """The largest batch (halving from `cap`) whose forward pass at `length` fits in memory."""
-    from accelerate.utils import find_executable_batch_size
+    """The largest batch, halving from `cap`, whose forward pass at `length` fits in memory.
 
-    @find_executable_batch_size(starting_batch_size=cap)
-    def probe(batch_size: int) -> int:
-        ids = torch.zeros((batch_size, length), dtype=torch.long, device=device)
-        with torch.inference_mode():
-            model(input_ids=ids, use_cache=False, logits_to_keep=1)
-        return batch_size
+    An out-of-memory error is recognised as accelerate recognises one (`should_reduce_batch_size`:
+    CUDA, cuDNN and CPU allocator failures); anything else propagates.
+    """
+    from accelerate.utils.memory import should_reduce_batch_size
 
-    found: int = probe()
+    batch_size = cap
+    while True:
+        try:
+            ids = torch.zeros((batch_size, length), dtype=torch.long, device=device)
+            with torch.inference_mode():
+                model(input_ids=ids, use_cache=False, logits_to_keep=1)
+            break
+        except Exception as err:
+            if batch_size == 1 or not should_reduce_batch_size(err):
+                raise
+            batch_size //= 2
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    return found
+    return batch_size

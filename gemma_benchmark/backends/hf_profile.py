@@ -216,6 +216,9 @@ class RssPeak:
 
     def start(self) -> None:
         _release_freed_memory()
+        # In a long-lived process the RSS at load time can include heap that was freed and
+        # trimmed since; growth is counted from the lower of the two baselines.
+        self.baseline = min(self.baseline, current_rss_bytes())
         self._hwm = _reset_high_water_mark()
         self.peak = current_rss_bytes()
         self._thread.start()

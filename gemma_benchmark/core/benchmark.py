@@ -64,6 +64,11 @@ class GemmaBenchmark:
         """Load the named models (all by default); a failure is recorded, not raised."""
         from gemma_benchmark.core.model_factory import load_from_config
 
+        if self.config.evaluation.executor == "ray":  # each Ray worker loads its own copy
+            from gemma_benchmark.executors import defer_models
+
+            self.models.update(defer_models(self._select("models", model_names)))
+            return
         for name in self._select("models", model_names):
             try:
                 self.models[name] = load_from_config(
@@ -120,8 +125,13 @@ class GemmaBenchmark:
                 self.notify(self.resume_message)
             board = ProgressBoard() if self.show_progress else None
             with board or nullcontext():
-                for model_name, model in self.models.items():
-                    self.results[model_name] = self._run_model(model_name, model, store, board)
+                if self.config.evaluation.executor == "ray":
+                    from gemma_benchmark.executors import run_on_ray
+
+                    self.results.update(run_on_ray(self, store, board))
+                else:
+                    for model_name, model in self.models.items():
+                        self.results[model_name] = self._run_model(model_name, model, store, board)
             self.comparisons = self._compare()
             finish_run(self, store)
         return self.results

@@ -10,7 +10,7 @@ import inspect
 import logging
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +31,19 @@ class JobContext:
     run_id: int | None = None
     predictions_dir: Path | None = None
     progress: Callable[[int, int], None] | None = None
+    sinks: list[Callable[[list[Sample]], None]] = field(default_factory=list)
+    """Extra sample sinks (an executor's channel to its driver)."""
+    completed: dict[str, Sample] | None = None
+    """Samples stored before the job started, when they come from elsewhere than `store`."""
 
 
-def _attach(task: Any, ctx: JobContext) -> list[Sample]:
+def attach_sinks(task: Any, ctx: JobContext) -> list[Sample]:
     """Give the task its sinks and resume state; returns the samples already stored."""
-    sinks: list[Callable[[list[Sample]], None]] = []
-    completed: dict[str, Sample] = {}
+    sinks: list[Callable[[list[Sample]], None]] = list(ctx.sinks)
+    completed: dict[str, Sample] = dict(ctx.completed or {})
     if ctx.store is not None and ctx.run_id is not None:
         store_sink = StoreSink(ctx.store, ctx.run_id, ctx.model_name, ctx.task_name, ctx.run_index)
-        completed = store_sink.completed()
+        completed.update(store_sink.completed())
         sinks.append(store_sink)
     if ctx.predictions_dir is not None:
         suffix = f".run{ctx.run_index}" if ctx.run_index else ""
@@ -58,7 +62,7 @@ def run_job(task: Any, model: Any, ctx: JobContext, **evaluate_kwargs: Any) -> d
     """The task's result dict, or `{"status": "failed", "error": ...}`; never raises for a
     failing task (the spec's "mark as failed and continue")."""
     try:
-        _attach(task, ctx)
+        attach_sinks(task, ctx)
         accepted = inspect.signature(task.evaluate).parameters
         kwargs = {k: v for k, v in evaluate_kwargs.items() if k in accepted}
         result = task.evaluate(model, **kwargs)

@@ -6,7 +6,6 @@ from typing import Any
 
 from gemma_benchmark.config import EvaluationConfig, HardwareConfig, ModelConfig
 from gemma_benchmark.core.model_loader import (
-    DEFAULT_BATCH_SIZE,
     GemmaLoader,
     HuggingFaceLoader,
     MistralLoader,
@@ -20,15 +19,14 @@ LOADERS: dict[str, type[HuggingFaceLoader]] = {
 }
 
 
-def batch_size_for(evaluation: EvaluationConfig) -> int:
-    """`auto` uses the documented default until the auto-probe exists (speed issue)."""
-    return evaluation.batch_size if isinstance(evaluation.batch_size, int) else DEFAULT_BATCH_SIZE
-
-
 def load_from_config(
     name: str, entry: ModelConfig, hardware: HardwareConfig, evaluation: EvaluationConfig
 ) -> ModelWrapper:
     """Raises ModelLoadingError (or ValueError for a bad catalogue entry)."""
+    if entry.type == "openai_compatible":
+        from gemma_benchmark.backends.openai_compatible import load_openai_compatible
+
+        return load_openai_compatible(name, entry)
     common: dict[str, Any] = {
         "name": name,
         "cache_dir": entry.cache_dir,
@@ -39,7 +37,8 @@ def load_from_config(
         "max_memory": entry.max_memory,
         "trust_remote_code": entry.trust_remote_code,
         "revision": entry.revision,
-        "batch_size": batch_size_for(evaluation),
+        "batch_size": evaluation.batch_size,
+        "prefix_cache": hardware.prefix_cache,
     }
     instruct = entry.is_instruction_tuned() if entry.chat_template is None else entry.chat_template
     if entry.path:

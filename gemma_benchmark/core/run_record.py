@@ -14,10 +14,17 @@ if TYPE_CHECKING:
     from gemma_benchmark.core.benchmark import GemmaBenchmark
 
 
+# Where a run executes does not change its results, so a run may resume on another executor.
+EXECUTION_KEYS = ("executor", "ray_address", "num_cpus", "num_gpus", "data_parallel")
+
+
 def run_identity(bench: GemmaBenchmark) -> dict[str, Any]:
     """What makes two runs the same run: the config and the chosen models and tasks."""
+    config = bench.config.model_dump(mode="json")
+    for key in EXECUTION_KEYS:
+        config["evaluation"].pop(key, None)
     return {
-        "config": bench.config.model_dump(mode="json"),
+        "config": config,
         "models": sorted([*bench.models, *bench.model_errors]),
         "tasks": sorted([*bench.tasks, *bench.task_errors]),
     }
