@@ -263,3 +263,26 @@ def test_streaming_latency(server: str) -> None:
         assert request["output_tokens"] >= 1
         assert len(request["itl_s"]) <= request["output_tokens"] - 1 or not request["itl_s"]
     assert report["output_throughput"] > 0
+
+
+def test_efficiency_task_over_http(server: str) -> None:
+    from gemma_benchmark.tasks.efficiency import EfficiencyBenchmark
+
+    faults(server)
+    task = EfficiencyBenchmark(
+        {
+            "output_lengths": [4, 8],
+            "batch_sizes": [2],
+            "warmup": 1,
+            "repetitions": 2,
+            "sample_prompts": ["Question: What is 2 + 2?\nAnswer:"],
+        }
+    )
+    result = task.evaluate(served(server))
+    assert set(result["latency"]) == {"tokens_4", "tokens_8"}
+    assert all(v > 0 for v in result["latency"].values())
+    assert all(v > 0 for v in result["tokens_per_second"].values())
+    assert result["memory_usage"] == {"tokens_4": None, "tokens_8": None}
+    point = result["measurements"]["served"]["batch_2"]["tokens_8"]
+    assert point["completed"] == 2 and point["repetitions"] == 2
+    assert point["ttft_ms"]["median"] <= point["e2el_ms"]["median"]

@@ -165,6 +165,10 @@ class EfficiencyBenchmark(Task):
 
     def evaluate(self, model: Any) -> dict[str, Any]:
         """Raises BenchmarkExecutionError when prompt + output exceed the model's context."""
+        if hasattr(model, "stream_latency"):  # served over HTTP: time what a client sees
+            from gemma_benchmark.tasks.efficiency_served import evaluate_served
+
+            return evaluate_served(model, self.opts)
         from gemma_benchmark.backends.hf_profile import GenerationProfiler
 
         profiler = GenerationProfiler(model)
