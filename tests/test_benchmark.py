@@ -52,8 +52,12 @@ def test_spec_basic_usage_runs_as_written(
 
 
 def test_failing_model_and_task_do_not_stop_the_others(
-    tmp_path: Path, tiny_gemma_path: Path, data_dir: Path
+    tmp_path: Path, tiny_gemma_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # `nodata` must find nothing anywhere: no env override, empty cache, no ./data
+    monkeypatch.delenv("GEMMA_BENCHMARK_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
     config = write_config(
         tmp_path,
         f"""
