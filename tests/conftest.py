@@ -7,9 +7,11 @@ weights of the real architecture) and loaded through `from_pretrained`, never mo
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -59,3 +61,12 @@ def tiny_gemma(tiny_gemma_path: Path):  # type: ignore[no-untyped-def]
     from gemma_benchmark.core.model_loader import HuggingFaceLoader
 
     return HuggingFaceLoader().load_model(str(tiny_gemma_path), name="tiny-gemma")
+
+
+@pytest.fixture(scope="module")
+def single_thread() -> Iterator[None]:
+    """A tiny model runs faster on one thread: two threads spin-wait on each other per op."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

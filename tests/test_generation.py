@@ -4,7 +4,6 @@ seeded sampling, and lm-eval's decoding conventions."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,12 +26,8 @@ NEW_TOKENS = 20
 
 
 @pytest.fixture(scope="module", autouse=True)
-def single_thread() -> Iterator[None]:
-    """A tiny model runs faster on one thread: two threads spin-wait on each other per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(single_thread: None) -> None:
+    """Every test here runs on one torch thread (see conftest's `single_thread`)."""
 
 
 @pytest.fixture(scope="module")

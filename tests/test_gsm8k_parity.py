@@ -4,12 +4,10 @@ and exact-match decisions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 
 from gemma_benchmark.core.model_loader import HuggingFaceLoader, ModelWrapper
 from gemma_benchmark.reference.lmeval_gsm8k import (
@@ -27,12 +25,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", autouse=True)
-def single_thread() -> Iterator[None]:
-    """A tiny model runs faster on one thread: two threads spin-wait on each other per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(single_thread: None) -> None:
+    """Every test here runs on one torch thread (see conftest's `single_thread`)."""
 
 
 @pytest.fixture(scope="module")
