@@ -82,6 +82,15 @@ def test_greedy_outputs_do_not_depend_on_batch_size(
     assert all(text for text in greedy)  # a vacuous comparison would prove nothing
 
 
+def test_gpu_style_batched_prompt_pass_gives_the_same_tokens(
+    wrapper: ModelWrapper, prompts: list[str], greedy: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gemma_benchmark.backends import hf_generate
+
+    monkeypatch.setattr(hf_generate, "prefill_rows_alone", lambda device: False)
+    assert with_batch_size(wrapper, 8).generate_batch(prompts, NEW_TOKENS) == greedy
+
+
 def test_outputs_come_back_in_prompt_order(
     wrapper: ModelWrapper, prompts: list[str], greedy: list[str]
 ) -> None:

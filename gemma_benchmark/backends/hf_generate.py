@@ -6,7 +6,9 @@ order. Each prompt but its last token is first run on its own, without padding, 
 key/value caches are stitched into one left-padded static cache that `generate` continues from:
 on CPU a padded prompt pass takes SDPA's masked path, about twice as slow as the causal one, and
 prompt passes are most of GSM8K's generation time. The static cache also spares each decoding
-step the copy of the whole cache that a dynamic cache's concatenation makes.
+step the copy of the whole cache that a dynamic cache's concatenation makes. On a GPU, where a
+padded batch costs little and rows run one at a time would serialise the prompt pass, `generate`
+does its own batched prompt pass instead; both give the same tokens.
 
 Stop strings end each sequence on its own through transformers' `StopStringCriteria`; a batch
 ends when every row has stopped. (lm-eval's criteria end a batch only when every row has produced
@@ -189,11 +191,18 @@ def prefilled_cache(model: Any, rows: list[list[int]], device: Any, max_new_toke
     return static
 
 
+def prefill_rows_alone(device: Any) -> bool:
+    """Run each prompt's pass on its own (CPU), or let `generate` batch it (GPU)."""
+    return torch.device(device).type == "cpu"
+
+
 @torch.inference_mode()
 def _generate_rows(wrapper: Any, rows: list[list[int]], call: _Call) -> list[str]:
     tokenizer = wrapper.tokenizer
     ids, mask = left_padded(rows, pad_token_id(tokenizer))
-    cache = prefilled_cache(wrapper.model, rows, wrapper.device, call.config.max_new_tokens)
+    cache = None
+    if prefill_rows_alone(wrapper.device):
+        cache = prefilled_cache(wrapper.model, rows, wrapper.device, call.config.max_new_tokens)
     output = wrapper.model.generate(
         input_ids=ids.to(wrapper.device),
         attention_mask=mask.to(wrapper.device),
