@@ -53,6 +53,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    for _, record in iter_jsonl_lines(path):
+        yield record
+
+
+def iter_jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of each non-blank line, gzipped when the name ends in .gz.
+
+    Raises DataNotFoundError for a missing file or a line that is not JSON, naming the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"data file not found: {path}")
@@ -62,6 +71,8 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
+                yield number, json.loads(line)
             except json.JSONDecodeError as err:
-                raise DataNotFoundError(f"{path}: line {number} is not valid JSON: {err}") from None
+                raise DataNotFoundError(
+                    f"{path}: line {number}: not valid JSON ({err.msg}, column {err.colno})"
+                ) from None

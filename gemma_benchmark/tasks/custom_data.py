@@ -10,8 +10,6 @@ at load time rather than rendering as an empty string.
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from gemma_benchmark.data.readers import iter_jsonl_lines
 from gemma_benchmark.exceptions import DataNotFoundError, TaskInitializationError
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -81,22 +80,12 @@ def read_rows(path: Path, declared_format: str | None = None) -> list[Row]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[Row]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, text in enumerate(handle, start=1):
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as err:
-                raise TaskInitializationError(
-                    f"{path}: line {number}: not valid JSON ({err.msg}, column {err.colno})"
-                ) from None
-            if not isinstance(record, dict):
-                raise TaskInitializationError(
-                    f"{path}: line {number}: expected a JSON object, got {type(record).__name__}"
-                )
-            yield Row(number, record)
+    for number, record in iter_jsonl_lines(path):
+        if not isinstance(record, dict):
+            raise TaskInitializationError(
+                f"{path}: line {number}: expected a JSON object, got {type(record).__name__}"
+            )
+        yield Row(number, record)
 
 
 def _csv_rows(path: Path) -> Iterator[Row]:
