@@ -105,6 +105,7 @@ class _Pass:
     slim: bool
     offset: int = 0
     prefix_cache: Any = None
+    cache_keyword: str = "cache"
 
 
 @torch.inference_mode()
@@ -121,7 +122,7 @@ def _score_batch(run: _Pass, batch: Sequence[Group]) -> dict[int, float]:
         kwargs["logits_to_keep"] = torch.tensor(positions, device=device)
     if run.prefix_cache is not None:
         place = torch.arange(run.offset, run.offset + width, device=device)
-        kwargs[cache_argument(run.model)] = expand_cache(run.prefix_cache, len(rows))
+        kwargs[run.cache_keyword] = expand_cache(run.prefix_cache, len(rows))
         kwargs.update(
             position_ids=place.unsqueeze(0).expand(len(rows), -1),
             cache_position=place,
@@ -190,7 +191,7 @@ def score_cluster(
     else:
         stats.prefix_clusters += 1
         cache = run_prefix(model, members[0].tokens[: cluster.prefix_len], settings.device)
-        run = _Pass(model, settings, slim, cluster.prefix_len, cache)
+        run = _Pass(model, settings, slim, cluster.prefix_len, cache, cache_argument(model))
     size = settings.batch_size.for_length(len(members[0].tokens))
     return run_batches(members, size, lambda batch: _score_batch(run, batch), stats)
 
