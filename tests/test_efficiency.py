@@ -198,7 +198,8 @@ def test_generation_configs_for_each_mode() -> None:
     assert eager.cache_implementation == "dynamic" and eager.disable_compile
     spec = PointSpec([[2]], 8, 0, 1, compile=CompileSettings(), max_cache_len=40)
     compiled = exact_generation_config(tokenizer, 8, spec, "cpu")
-    assert compiled.cache_implementation == "static" and compiled.max_cache_len == 40
+    assert compiled.cache_implementation is None  # the profiler passes its own StaticCache
+    assert not compiled.disable_compile
     assert compiled.compile_config.mode == "default"
     assert compiled.compile_config._compile_all_devices
 
@@ -231,6 +232,47 @@ def test_compiled_and_eager_compared(tiny_gemma_path: Path) -> None:
     compiled = result["measurements"]["compiled"]["batch_1"]["tokens_4"]
     assert compiled["generated_tokens"] == 4 and compiled["compile_overhead_s"] >= 0
     assert hasattr(wrapper.model, "_compiled_call")  # generate really compiled the decode step
+
+
+def test_compiled_runs_reuse_one_static_cache(tiny_gemma2_path: Path) -> None:
+    # CUDA graphs re-record whenever a static input moves, so every compiled run of a batch
+    # size must decode into the same cache tensors. The checkpoint asks for a cache of its own
+    # (as Gemma 2's does); the profiler's cache wins, and the tokens equal eager decoding.
+    wrapper = HuggingFaceLoader().load_model(str(tiny_gemma2_path), name="tiny-static")
+    wrapper.model.generation_config.cache_implementation = "hybrid"
+    profiler = GenerationProfiler(wrapper)
+    rows = [[2, 17, 33, 41, 58, 60], [2, 90, 12, 7, 301, 77]]
+    compiled = CompileSettings(backend="aot_eager")
+    seen: list[tuple[int, int]] = []
+    original = profiler.static_caches.fresh
+
+    def recording(batch: int, length: int):  # type: ignore[no-untyped-def]
+        cache = original(batch, length)
+        seen.append((id(cache), cache.layers[0].keys.data_ptr() if seen else 0))
+        return cache
+
+    profiler.static_caches.fresh = recording  # type: ignore[method-assign]
+    profiler.measure(PointSpec(rows, 5, 1, 2, compile=compiled, max_cache_len=16))
+    assert len(seen) == 1 + 2 * 1 + 2 * 2  # cold, warmup (N and 1 token), timed pairs
+    assert len({cache_id for cache_id, _ in seen}) == 1
+    assert len({ptr for _, ptr in seen[1:]}) == 1  # allocated on the first run, then kept
+    assert hasattr(wrapper.model, "_compiled_call")
+
+    ids = torch.tensor(rows)
+    mask = torch.ones_like(ids)
+
+    @torch.inference_mode()  # as in the profiler, which built the cache in that mode
+    def generate(spec: PointSpec, **extra: Any) -> list[list[int]]:
+        config = exact_generation_config(wrapper.tokenizer, 5, spec, "cpu")
+        output = wrapper.model.generate(
+            input_ids=ids, attention_mask=mask, generation_config=config, **extra
+        )
+        return output.tolist()
+
+    with torch.inference_mode():
+        cache = profiler.static_caches.fresh(2, 16)
+    static = generate(PointSpec(rows, 5, 0, 1, compile=compiled), cache=cache)
+    assert static == generate(PointSpec(rows, 5, 0, 1))
 
 
 def test_context_overflow_is_reported(tiny_gemma: ModelWrapper) -> None:

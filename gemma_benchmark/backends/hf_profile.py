@@ -16,11 +16,14 @@ from /proc/self/statm and also read from the kernel's high-water mark (VmHWM, re
 /proc/self/clear_refs where allowed), during the cold and warmup runs only, so the timed runs
 pay no sampling cost. psutil is not needed.
 
-Compiled mode uses transformers' supported path: `cache_implementation="static"` plus a
-`CompileConfig` in the generation config, so `generate` compiles the decoding forward itself
-(prefill stays eager). Compiling `model.forward` by hand with CUDA graphs breaks, because
-`generate` keeps step t's outputs while step t+1 replays the graph. The static cache is sized
-once for the longest point (`max_cache_len`), so changing N does not recompile.
+Compiled mode uses transformers' supported path: a `StaticCache` plus a `CompileConfig` in the
+generation config, so `generate` compiles the decoding forward itself (prefill stays eager).
+Compiling `model.forward` by hand with CUDA graphs breaks, because `generate` keeps step t's
+outputs while step t+1 replays the graph. The cache is built here, sized once for the longest
+point (`max_cache_len`), passed to every generate of a batch size and reset in place between
+runs. Letting `generate` build its own (`cache_implementation="static"`) allocates fresh cache
+tensors on each call, and CUDA graphs re-record whenever a static input's address changes, so
+every timed run would pay a graph capture. With one cache the decode graph is captured once.
 """
 
 from __future__ import annotations
@@ -281,7 +284,8 @@ def _left_padded(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tens
 def exact_generation_config(
     tokenizer: Any, new_tokens: int, spec: PointSpec, device_type: str
 ) -> Any:
-    """Greedy, exactly `new_tokens` tokens; static cache and generate's own compile if asked.
+    """Greedy, exactly `new_tokens` tokens; generate's own compile if asked, in which case the
+    caller passes the StaticCache (`cache=`), so no cache_implementation is named here.
 
     Eager runs name the dynamic cache and disable compile explicitly, so a checkpoint's own
     generation config (Gemma 2's asks for a static "hybrid" cache) cannot switch them over.
@@ -308,12 +312,32 @@ def exact_generation_config(
     if device_type not in ("cuda", "xpu"):
         # transformers compiles automatically only on accelerators unless told otherwise.
         compile_config._compile_all_devices = True  # type: ignore[assignment]
-    settings.update(
-        cache_implementation="static", compile_config=compile_config, disable_compile=False
-    )
-    if spec.max_cache_len is not None:
-        settings["max_cache_len"] = spec.max_cache_len
+    # No cache_implementation: the caller passes its own StaticCache (see `StaticCachePool`).
+    settings.update(compile_config=compile_config, disable_compile=False)
     return GenerationConfig(**settings)
+
+
+class StaticCachePool:
+    """One StaticCache per (batch size, length), kept across generate calls and reset in place,
+    so the compiled decode graph sees the same cache tensors (addresses) on every run."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._key: tuple[int, int] | None = None
+        self._cache: Any = None
+
+    def fresh(self, batch: int, max_cache_len: int) -> Any:
+        """The pool's cache for this shape, emptied; the previous shape's cache is dropped."""
+        from transformers import StaticCache
+
+        if self._key != (batch, max_cache_len):
+            self._cache = None  # free the old tensors before allocating the new ones
+            config = self.model.config.get_text_config(decoder=True)
+            self._cache = StaticCache(config=config, max_cache_len=max_cache_len)
+            self._key = (batch, max_cache_len)
+        else:
+            self._cache.reset()
+        return self._cache
 
 
 class GenerationProfiler:
@@ -324,6 +348,7 @@ class GenerationProfiler:
         self.wrapper = wrapper
         self.shape = model_shape(wrapper.model)
         self.baseline_rss = current_rss_bytes()
+        self.static_caches = StaticCachePool(wrapper.model)
 
     def _sync(self) -> None:
         if self.shape.device_type == "cuda":
@@ -333,11 +358,17 @@ class GenerationProfiler:
         model = self.wrapper.model
         config = exact_generation_config(self.wrapper.tokenizer, n, spec, self.shape.device_type)
         expected = ids.shape[0] * n
+        cache_len = spec.max_cache_len or ids.shape[1] + spec.new_tokens
 
         def run() -> tuple[float, int]:
+            extra: dict[str, Any] = {}
+            if spec.compile is not None:
+                extra["cache"] = self.static_caches.fresh(ids.shape[0], cache_len)
             self._sync()
             start = time.perf_counter()
-            output = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+            output = model.generate(
+                input_ids=ids, attention_mask=mask, generation_config=config, **extra
+            )
             self._sync()
             elapsed = time.perf_counter() - start
             counted = int(output[:, ids.shape[1] :].numel())
