@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gemma_benchmark.core.benchmark import GemmaBenchmark
+from gemma_benchmark.core.preflight import check_run
 
 console = Console()
 err_console = Console(stderr=True)
@@ -30,8 +31,8 @@ def execute_run(
         bench.set_limit(limit)
     bench.resume = resume
     bench.notify = console.print
-    bench._select("models", models)  # unknown names are a usage error before any loading
-    bench._select("tasks", tasks)
+    # Unknown names, missing paths and absent devices are usage errors before any loading.
+    check_run(bench.config, bench._select("models", models), bench._select("tasks", tasks))
     bench.load_tasks(tasks)
     bench.load_models(models)
     results = bench.run_benchmarks()

@@ -173,8 +173,13 @@ def load_config(path: str | Path) -> BenchmarkConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file not found: {path}")
-    with path.open(encoding="utf-8") as handle:
-        raw = yaml.safe_load(handle)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)  # reads the handle, so YAML errors name the file
+    except UnicodeDecodeError as err:
+        raise ConfigurationError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise ConfigurationError(f"{path}: cannot read: {err.strerror or err}") from None
     return parse_config(raw, source=str(path))
 
 

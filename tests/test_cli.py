@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 
 def cli(
@@ -166,3 +168,58 @@ def test_visualize_writes_charts_and_report(
     assert charts and all(name.endswith(".png") for name in charts)
     html = (tmp_path / "out" / "report.html").read_text()
     assert "<svg" in html and "tiny" in html and "mmlu" in html
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("models: {m: {path: /no/such/model}}", "models.m.path: no such directory: /no/such/model"),
+        ("models: {m: {path: /etc/hostname}}", "models.m.path: /etc/hostname is a file"),
+        ("models: {m: {path: ./}}", "models.m.path: ./ has no config.json"),
+        ("hardware: {device: 'cuda:7'}", "hardware.device: 'cuda:7' requested, but torch"),
+        ("tasks: {mmlu: {data_dir: /no/data}}", "tasks.mmlu.data_dir: no such directory: /no/data"),
+        ("output: {path: /etc/hostname/out}", "output.path: cannot create /etc/hostname/out"),
+        ("tasks: {}", "tasks: no tasks to run"),
+    ],
+)
+def test_run_preflight_names_the_key(tmp_path: Path, body: str, fragment: str) -> None:
+    from gemma_benchmark.config import parse_config
+    from gemma_benchmark.core.preflight import check_run
+    from gemma_benchmark.exceptions import ConfigurationError
+
+    sections = {
+        "models": "models: {m: {path: google/gemma-2b}}",  # a hub id: left to from_pretrained
+        "tasks": "tasks: {mmlu: {subset: virology}}",
+        "output": f"output: {{path: {tmp_path / 'out'}}}",
+    }
+    for key in sections:
+        if body.startswith(f"{key}:"):
+            sections[key] = body
+    raw = yaml.safe_load("\n".join([*sections.values(), *([body] if "hardware" in body else [])]))
+    config = parse_config(raw)
+    with pytest.raises(ConfigurationError, match="^" + re.escape(fragment)):
+        check_run(config, list(config.models), list(config.tasks))
+
+
+def test_run_preflight_passes_a_good_config(tmp_path: Path, tiny_gemma_path: Path) -> None:
+    from gemma_benchmark.config import parse_config
+    from gemma_benchmark.core.preflight import check_run
+
+    out = tmp_path / "deep" / "out"
+    raw = {
+        "models": {"local": {"path": str(tiny_gemma_path)}, "hub": {"path": "google/gemma-2b"}},
+        "tasks": {"mmlu": {"subset": "virology"}},
+        "output": {"path": str(out)},
+    }
+    config = parse_config(raw)
+    check_run(config, list(config.models), list(config.tasks))
+    assert out.is_dir()  # created up front, so the end of a long run cannot fail on it
+
+
+def test_missing_model_dir_and_binary_config_exit_2(tmp_path: Path) -> None:
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"\xff\xfe models")
+    assert_one_line_usage_error(cli("run", str(binary)), "b.yaml: not UTF-8 text")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"models: {{m: {{path: {tmp_path / 'gone'}}}}}\ntasks: {{mmlu: {{}}}}\n")
+    assert_one_line_usage_error(cli("run", str(config)), "models.m.path: no such directory")

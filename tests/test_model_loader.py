@@ -52,6 +52,22 @@ def test_four_bit_on_cpu_warns_and_loads_unquantized(
     assert next(wrapper.model.parameters()).dtype == torch.float32
 
 
+def test_gpu_placement_config_loads_on_a_cpu_machine(
+    tiny_gemma_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The spec's example config (device_map auto, max_memory for GPUs 0 and 1) on a machine
+    # without CUDA: the GPU entries are dropped with a warning, and the config is not mutated.
+    max_memory = {0: "15GB", 1: "15GB", "cpu": "8GB"}
+    with caplog.at_level(logging.WARNING):
+        wrapper = HuggingFaceLoader().load_model(
+            str(tiny_gemma_path), device_map="auto", max_memory=max_memory
+        )
+    assert max_memory == {0: "15GB", 1: "15GB", "cpu": "8GB"}
+    assert any("max_memory names GPU 0, 1" in r.getMessage() for r in caplog.records)
+    assert next(wrapper.model.parameters()).device.type == "cpu"
+    assert wrapper.loglikelihood([("Answer:", " A")])[0] < 0
+
+
 def test_precision_sets_dtype(tiny_gemma_path: Path) -> None:
     wrapper = HuggingFaceLoader().load_model(str(tiny_gemma_path), precision="bfloat16")
     assert next(wrapper.model.parameters()).dtype == torch.bfloat16

@@ -37,6 +37,24 @@ def quantization_config(dtype: torch.dtype, requested: bool) -> Any:
     )
 
 
+def usable_max_memory(max_memory: dict[Any, str] | None) -> dict[Any, str] | None:
+    """A copy (accelerate rewrites the dict it gets, and this one belongs to the config) without
+    GPU entries when no GPU is visible, so a config written for a GPU box still loads here."""
+    if max_memory is None:
+        return None
+    if torch.cuda.is_available():
+        return dict(max_memory)
+
+    def is_gpu(key: Any) -> bool:
+        return isinstance(key, int) or str(key).isdigit() or str(key).startswith(("cuda", "xpu"))
+
+    dropped = [str(key) for key in max_memory if is_gpu(key)]
+    if dropped:
+        logger.warning("max_memory names GPU %s, but none is visible; ignoring", ", ".join(dropped))
+    kept = {key: value for key, value in max_memory.items() if not is_gpu(key)}
+    return kept or None
+
+
 def load_pretrained(
     path: str,
     *,
@@ -64,6 +82,7 @@ def load_pretrained(
         device_map = device_map or "auto"
     if device_map is not None:
         kwargs["device_map"] = device_map
+    max_memory = usable_max_memory(max_memory)
     if max_memory is not None:
         kwargs["max_memory"] = max_memory
     try:
