@@ -180,6 +180,10 @@ def test_visualize_writes_charts_and_report(
         ("tasks: {mmlu: {data_dir: /no/data}}", "tasks.mmlu.data_dir: no such directory: /no/data"),
         ("output: {path: /etc/hostname/out}", "output.path: cannot create /etc/hostname/out"),
         ("tasks: {}", "tasks: no tasks to run"),
+        (
+            "output: {path: '{tmp}/out', database_url: 'nodialect://x'}",
+            "output.database_url: cannot open results database nodialect://x",
+        ),
     ],
 )
 def test_run_preflight_names_the_key(tmp_path: Path, body: str, fragment: str) -> None:
@@ -192,6 +196,7 @@ def test_run_preflight_names_the_key(tmp_path: Path, body: str, fragment: str) -
         "tasks": "tasks: {mmlu: {subset: virology}}",
         "output": f"output: {{path: {tmp_path / 'out'}}}",
     }
+    body = body.replace("{tmp}", str(tmp_path))
     for key in sections:
         if body.startswith(f"{key}:"):
             sections[key] = body

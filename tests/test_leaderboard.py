@@ -189,6 +189,6 @@ def test_leaderboard_command(db_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert leaderboard_command(f"sqlite:///{db_path}", "mmlu", "csv") == 0
     assert capsys.readouterr().out.startswith("scope,metric,rank")
     assert leaderboard_command(str(db_path), None, "xml") == 2
-    assert leaderboard_command(str(db_path), "nope", "table") == 1
-    assert leaderboard_command(str(db_path.with_name("missing.db")), None, "table") == 1
+    assert leaderboard_command(str(db_path), "nope", "table") == 2
+    assert leaderboard_command(str(db_path.with_name("missing.db")), None, "table") == 2
     assert "no results database" in capsys.readouterr().err

@@ -178,15 +178,15 @@ def test_report_from_results_json_and_database(tmp_path: Path) -> None:
 
 
 def test_report_command_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert report_command(str(tmp_path / "nope.json"), tmp_path / "r.html") == 1
+    assert report_command(str(tmp_path / "nope.json"), tmp_path / "r.html") == 2
     assert "neither a results file nor a run id" in capsys.readouterr().err
     db = tmp_path / "empty.db"
     ResultStore(f"sqlite:///{db}").close()
-    assert report_command("42", tmp_path / "r.html", str(db)) == 1
+    assert report_command("42", tmp_path / "r.html", str(db)) == 2
     assert "no run with id 42" in capsys.readouterr().err
     broken = tmp_path / "broken.json"
     broken.write_text("{not json", encoding="utf-8")
-    assert report_command(str(broken), tmp_path / "r.html") == 1
+    assert report_command(str(broken), tmp_path / "r.html") == 2
     assert not (tmp_path / "r.html").exists()
 
 

@@ -20,6 +20,7 @@ from gemma_benchmark.storage import (
     ResultStore,
     RunNotFoundError,
     SecretRedactingFilter,
+    StorageError,
     config_hash,
     redact,
 )
@@ -148,6 +149,24 @@ def test_find_resumable_run_picks_newest_unfinished(store: ResultStore) -> None:
     store.reopen_run(failed)
     assert store.get_run(failed)["status"] == "running"
     assert store.find_resumable_run("missing") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("not a url at all", "cannot open results database"),
+        ("nodialect://host/db", "cannot open results database nodialect://host/db"),
+        ("postgresql+nodriver://u:hunter2@h/db", "u:***@h/db"),
+        ("sqlite:///{tmp}/text.db", "file is not a database"),
+    ],
+)
+def test_unopenable_database_is_one_storage_error(tmp_path: Path, url: str, fragment: str) -> None:
+    (tmp_path / "text.db").write_text("not sqlite " * 100)
+    with pytest.raises(StorageError) as caught:
+        ResultStore(url.format(tmp=tmp_path))
+    message = str(caught.value)
+    assert fragment in message and "hunter2" not in message
+    assert "\n" not in message
 
 
 def test_schema_version_mismatch_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 """Checks a run's config against this machine before any model loads: `gemma-benchmark run`.
 
-A missing model directory, a CUDA device on a machine without one, or an output folder that
-cannot be created are user mistakes; found after an hour of evaluation they cost the hour, and
-found inside a model's load they become a per-model failure instead of a usage error. Each
-check raises ConfigurationError naming the key path. Paths the Ray workers read (models, data)
-are only checked for the local executor, since the workers may see other filesystems.
+A missing model directory, a CUDA device on a machine without one, an output folder that cannot
+be created or a results database that cannot be opened are user mistakes. Found after an hour of
+evaluation they cost the hour; found inside a model's load they become a per-model failure
+instead of a usage error. Each check raises ConfigurationError naming the key path. Paths the
+Ray workers read (models, data) are only checked for the local executor, since the workers may
+see other filesystems.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def check_run(config: BenchmarkConfig, models: list[str], tasks: list[str]) -> N
     if not tasks:
         raise ConfigurationError("tasks: no tasks to run (the section is empty)")
     check_output_dir(config.output.path)
+    check_database(config.output.path, config.output.database_url)
     if config.evaluation.executor != "local":
         return
     check_device(config.hardware.device)
@@ -43,6 +45,16 @@ def check_output_dir(path: str) -> None:
         raise ConfigurationError(
             f"output.path: cannot create {folder}: {err.strerror or err}"
         ) from None
+
+
+def check_database(output_path: str, database_url: str | None) -> None:
+    """Open (and so create or schema-check) the results database the run will write to."""
+    from gemma_benchmark.storage import ResultStore, StorageError
+
+    try:
+        ResultStore.for_output_dir(output_path, database_url).close()
+    except StorageError as err:
+        raise ConfigurationError(f"output.database_url: {err}") from None
 
 
 def check_device(device: str) -> None:

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, func, insert, inspect, make_url, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from gemma_benchmark.exceptions import ConfigurationError
 from gemma_benchmark.storage import queries
@@ -53,10 +54,22 @@ class ResultStore:
     """
 
     def __init__(self, url: str | URL) -> None:
-        self._url = make_url(url)
-        self._engine = make_engine(self._url)
+        """Raises StorageError, one line naming the database, when it cannot be opened: a
+        malformed URL, a missing driver, or a file that is not an SQLite database."""
+        try:
+            self._url = make_url(url)
+            self._engine = make_engine(self._url)
+        except (SQLAlchemyError, ImportError) as err:
+            raise StorageError(
+                f"cannot open results database {_shown(url)}: {_reason(err)}"
+            ) from None
         try:
             with_retry(self._prepare_schema, "open results database")
+        except SQLAlchemyError as err:
+            self._engine.dispose()
+            raise StorageError(
+                f"cannot open results database {_shown(self._url)}: {_reason(err)}"
+            ) from None
         except BaseException:
             self._engine.dispose()
             raise
@@ -289,3 +302,18 @@ class ResultStore:
             f"but this gemma_benchmark reads version {SCHEMA_VERSION}; "
             "use a new output directory or database"
         )
+
+
+def _shown(url: str | URL) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return redact(str(url))
+
+
+def _reason(err: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's SQL echo and background link."""
+    inner = getattr(err, "orig", None) or err
+    text = str(inner).strip().splitlines()
+    return text[0] if text else type(inner).__name__

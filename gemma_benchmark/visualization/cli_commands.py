@@ -1,8 +1,8 @@
 """The bodies of `gemma-benchmark report` and `gemma-benchmark leaderboard`, as plain functions.
 
-The typer CLI calls these and exits with the code they return: 0 done, 1 nothing to show
-(missing file, database or run; no scores), 2 bad usage (unknown format). Errors are one line
-on stderr, never a traceback.
+The typer CLI calls these and exits with the code they return: 0 done, 2 bad input (a missing
+file, database, run or task, a database that cannot be opened, an unknown format). Errors are
+one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     return (FileNotFoundError, ValueError, RunNotFoundError, StorageError, ConfigurationError)
 
 
-def _fail(message: str, code: int = EXIT_FAILED) -> int:
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
     Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return code
 
