@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from gemma_benchmark.exceptions import ConfigurationError, DataNotFoundError
 
@@ -30,7 +31,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def fail_usage(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    """Print `message` as one error line (secrets redacted: it may quote a path or URL)."""
+    from gemma_benchmark.storage.redaction import redact
+
+    err_console.print(
+        f"[red]error:[/red] {escape(redact(message))}", highlight=False, soft_wrap=True
+    )
     return typer.Exit(EXIT_USAGE)
 
 

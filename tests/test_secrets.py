@@ -21,7 +21,7 @@ def test_planted_token_is_redacted_everywhere(
             f"""
             models:
               good: {{type: huggingface, path: "{tiny_gemma_path}"}}
-              leaky: {{type: huggingface, path: "/models/{SECRET}/gemma"}}
+              leaky: {{type: huggingface, path: "org-{SECRET}/gemma"}}
             tasks:
               mmlu: {{type: mmlu, subset: anatomy, shot_count: 0, limit: 3}}
             output: {{save_predictions: true, export_formats: [json, yaml, csv]}}
@@ -60,3 +60,18 @@ def test_planted_token_is_redacted_everywhere(
     for path in files:
         assert SECRET.encode() not in path.read_bytes(), path
     assert b"***" in (out / "results.json").read_bytes()
+
+
+def test_usage_error_quoting_a_secret_redacts_it(tmp_path: Path) -> None:
+    # The preflight names the missing model folder; a token pasted into the path stays hidden.
+    config = tmp_path / "c.yaml"
+    config.write_text(f'models: {{m: {{path: "/models/{SECRET}/gemma"}}}}\ntasks: {{mmlu: {{}}}}\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "gemma_benchmark.cli", "run", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_TOKEN": SECRET},
+    )
+    assert proc.returncode == 2
+    assert "models.m.path: no such directory: /models/***/gemma" in proc.stderr
+    assert SECRET not in proc.stdout + proc.stderr

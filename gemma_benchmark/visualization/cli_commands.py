@@ -28,7 +28,9 @@ def _expected_errors() -> tuple[type[Exception], ...]:
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> int:
-    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+    from gemma_benchmark.storage.redaction import redact
+
+    Console(stderr=True).print(f"[red]error:[/red] {escape(redact(message))}", soft_wrap=True)
     return code
 
 
