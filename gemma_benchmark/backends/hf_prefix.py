@@ -120,8 +120,18 @@ def accepts_logits_to_keep(model: Any) -> bool:
 
 
 def cache_argument(model: Any) -> str:
-    """The forward's KV-cache keyword: `cache` since transformers 5.2x, `past_key_values` before."""
-    return "cache" if "cache" in _forward_parameters(model) else "past_key_values"
+    """The forward's KV-cache keyword: `cache` since transformers 5.2x, `past_key_values` before.
+
+    A wrapper whose forward takes only `**kwargs` (an adapter, a test double) names neither;
+    then the installed transformers decides, by the field its causal-LM outputs carry.
+    """
+    parameters = _forward_parameters(model)
+    for name in ("cache", "past_key_values"):
+        if name in parameters:
+            return name
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    return "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 @torch.inference_mode()
