@@ -215,6 +215,7 @@ def test_path_replaces_size_and_task_type_defaults_to_name(tmp_path: Path) -> No
         ({"size": "27b", "version": "3"}, "google/gemma-3-27b-it"),
         ({"size": "1b", "variant": "pt"}, "google/gemma-3-1b-pt"),
         ({"size": "12b"}, "google/gemma-3-12b-it"),
+        ({"size": "270M", "variant": "pt"}, "google/gemma-3-270m"),
     ],
 )
 def test_gemma_catalogue_ids(entry: dict[str, object], hub_id: str) -> None:

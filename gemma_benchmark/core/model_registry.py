@@ -23,6 +23,7 @@ GEMMA_MODELS: dict[str, dict[str, dict[str, str]]] = {
         "27b": {"pt": "google/gemma-2-27b", "it": "google/gemma-2-27b-it"},
     },
     "3": {
+        "270m": {"pt": "google/gemma-3-270m", "it": "google/gemma-3-270m-it"},
         "1b": {"pt": "google/gemma-3-1b-pt", "it": "google/gemma-3-1b-it"},
         "4b": {"pt": "google/gemma-3-4b-pt", "it": "google/gemma-3-4b-it"},
         "12b": {"pt": "google/gemma-3-12b-pt", "it": "google/gemma-3-12b-it"},
