@@ -68,6 +68,20 @@ def test_subset_resolution(subset: Any, count: int) -> None:
     assert set(subjects) <= set(SUBJECT_CATEGORIES)
 
 
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("STEM", "stem"),
+        ("Social Sciences", "social_sciences"),
+        ("High-School Mathematics", "high_school_mathematics"),
+        ("mmlu_virology", "virology"),  # lm-eval's task name
+        ("mmlu", "all"),
+    ],
+)
+def test_subset_names_are_normalised(written: str, canonical: str) -> None:
+    assert resolve_subset(written) == resolve_subset(canonical)
+
+
 def test_limit_is_per_subject(data_dir: Path) -> None:
     task = MMLUBenchmark({"subset": "mathematics", "limit": 3, "data_dir": str(data_dir)})
     docs = task.build_docs()

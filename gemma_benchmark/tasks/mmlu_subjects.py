@@ -95,8 +95,15 @@ def resolve_subset(subset: str | list[str]) -> list[str]:
     return sorted(chosen)
 
 
-def _expand(name: str) -> tuple[str, ...]:
-    if name == "all":
+def _canonical(name: str) -> str:
+    """`High School Mathematics`, `STEM`, `mmlu_virology` (lm-eval's task name) -> our names."""
+    text = "_".join(str(name).strip().lower().replace("-", " ").split())
+    return text.removeprefix("mmlu_")
+
+
+def _expand(raw: str) -> tuple[str, ...]:
+    name = _canonical(raw)
+    if name in ("all", "mmlu"):
         return tuple(SUBJECT_CATEGORIES)
     if name in SUBJECT_CATEGORIES:
         return (name,)
@@ -110,6 +117,6 @@ def _expand(name: str) -> tuple[str, ...]:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ValueError(
-        f"unknown subset {name!r}: expected 'all', a subject, a category "
+        f"unknown subset {raw!r}: expected 'all', a subject, a category "
         f"({', '.join(CATEGORIES)}) or a group ({', '.join(NAMED_GROUPS)}){hint}"
     )
