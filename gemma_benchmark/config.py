@@ -143,6 +143,14 @@ class TaskEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
 
+    @field_validator("type")
+    @classmethod
+    def _canonical_type(cls, value: str) -> str:
+        """`MMLU`, `GSM8K`, `arc-challenge` name registered tasks; other values are kept."""
+        from gemma_benchmark.tasks.registry import canonical_task_type
+
+        return canonical_task_type(value)
+
 
 class BenchmarkConfig(StrictModel):
     models: dict[str, ModelConfig] = Field(default_factory=dict)

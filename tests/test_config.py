@@ -234,3 +234,18 @@ def test_gemma_catalogue_ids(entry: dict[str, object], hub_id: str) -> None:
 def test_mistral_catalogue_ids(entry: dict[str, object], hub_id: str) -> None:
     config = parse_config({"models": {"m": {"type": "mistral", **entry}}})
     assert config.models["m"].hub_id() == hub_id
+
+
+@pytest.mark.parametrize(
+    ("written", "canonical"),
+    [
+        ("MMLU", "mmlu"),
+        ("GSM8K", "gsm8k"),
+        ("arc-challenge", "arc_challenge"),
+        ("Efficiency", "efficiency"),
+    ],
+)
+def test_task_type_spelling_is_normalised(written: str, canonical: str) -> None:
+    config = parse_config({"tasks": {"t": {"type": written}, written: None}})
+    assert config.tasks["t"].type == canonical
+    assert config.tasks[written].type == canonical  # a type taken from the key, too

@@ -56,6 +56,17 @@ def registered_tasks() -> dict[str, type[Any]]:
     return dict(sorted(_REGISTRY.items()))
 
 
+def canonical_task_type(task_type: str) -> str:
+    """The registered name `task_type` means: exact, else ignoring case, spaces and hyphens
+    (`MMLU`, `GSM8K`, `arc-challenge`); anything else (a dotted path, a typo) is returned as is."""
+    _load_builtins()
+    if task_type in _REGISTRY:
+        return task_type
+    folded = "_".join(task_type.strip().lower().replace("-", " ").split())
+    matches = [name for name in _REGISTRY if name.lower() == folded]
+    return matches[0] if len(matches) == 1 else task_type
+
+
 def resolve_task_class(task_type: str) -> type[Any]:
     """A registered name, or `package.module:Class` / `package.module.Class` for a user task.
 
