@@ -61,6 +61,9 @@ class ModelConfig(StrictModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
+        value = "_".join(
+            value.strip().lower().replace("-", " ").split()
+        )  # `Gemma`, `openai-compatible`
         if value not in MODEL_TYPES:
             raise ValueError(f"unknown model type {value!r}{_did_you_mean(value, MODEL_TYPES)}")
         return value

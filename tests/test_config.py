@@ -249,3 +249,9 @@ def test_task_type_spelling_is_normalised(written: str, canonical: str) -> None:
     config = parse_config({"tasks": {"t": {"type": written}, written: None}})
     assert config.tasks["t"].type == canonical
     assert config.tasks[written].type == canonical  # a type taken from the key, too
+
+
+def test_model_type_spelling_is_normalised() -> None:
+    config = parse_config({"models": {"g": {"type": "Gemma", "size": "2b"}}})
+    assert config.models["g"].type == "gemma"
+    assert config.models["g"].hub_id() == "google/gemma-2-2b-it"
