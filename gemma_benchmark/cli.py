@@ -28,6 +28,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def fail_usage(message: str) -> typer.Exit:
@@ -74,6 +75,14 @@ def run(
         code = execute_run(config, split_names(models), split_names(tasks), output, limit, resume)
     except (FileNotFoundError, ConfigurationError, DataNotFoundError) as err:
         raise fail_usage(str(err)) from None
+    except KeyboardInterrupt:
+        err_console.print(
+            "interrupted: every scored chunk is already in the results database; "
+            "run the same command with --resume to continue",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except yaml.YAMLError as err:
         raise fail_usage(f"{config}: not valid YAML: {one_line(err)}") from None
     raise typer.Exit(code)

@@ -69,12 +69,18 @@ def stored_samples(db: Path) -> int:
         return 0
 
 
-def kill_when(proc: subprocess.Popen[str], db: Path, at_least: int, deadline_s: float = 240) -> int:
+def kill_when(
+    proc: subprocess.Popen[str],
+    db: Path,
+    at_least: int,
+    deadline_s: float = 240,
+    sig: signal.Signals = signal.SIGKILL,
+) -> int:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end and proc.poll() is None:
         count = stored_samples(db)
         if count >= at_least:
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(sig)
             proc.wait()
             return stored_samples(db)
         time.sleep(0.02)
@@ -116,6 +122,22 @@ def test_sigkill_then_resume_equals_clean_run(
     lines = (out / "predictions/tiny/mmlu.jsonl").read_text().splitlines()
     assert len(lines) == LIMIT * len(SUBJECTS)
     assert len({(json.loads(x)["subject"], json.loads(x)["doc_id"]) for x in lines}) == len(lines)
+
+
+@pytest.mark.slow
+def test_ctrl_c_exits_130_and_resume_completes(
+    tmp_path: Path, tiny_gemma_path: Path, data_dir: Path, clean_run: dict[str, Any]
+) -> None:
+    config = write_config(tmp_path / "c.yaml", tiny_gemma_path, data_dir)
+    out = tmp_path / "out"
+    proc = start(config, out)
+    kept = kill_when(proc, out / "benchmark.db", LIMIT + 1, sig=signal.SIGINT)
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert proc.returncode == 130
+    assert "run the same command with --resume" in stderr and "Traceback" not in stderr
+    assert kept > 0
+    finish(start(config, out, "--resume"))
+    assert metrics(out) == clean_run
 
 
 @pytest.mark.slow
