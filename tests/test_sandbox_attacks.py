@@ -137,6 +137,37 @@ def hook_attacks(t: Targets) -> list[Attack]:
         ),
         Attack("list_own_fds", wrong("import os\nprint(os.listdir('/proc/self/fd'))"), ("failed",)),
         Attack(
+            "echo_descriptors",  # read every descriptor, write all that was read to every one
+            wrong(
+                "import os\nseen = []\nfor fd in range(3, 64):\n    try:\n"
+                "        seen.append(os.read(fd, 64))\n    except OSError:\n        pass\n"
+                "for fd in range(3, 64):\n    for data in seen:\n        try:\n"
+                "            os.write(fd, data)\n        except OSError:\n            pass\n"
+                "os._exit(0)"
+            ),
+            ("failed",),
+        ),
+        Attack(
+            "dup_then_read",
+            wrong(
+                "import os\nfor fd in range(3, 64):\n    try:\n"
+                "        print(os.read(os.dup(fd), 64))\n    except OSError:\n        pass\n"
+                "    try:\n        print(os.pread(fd, 64, 0), os.readv(fd, [bytearray(64)]))\n"
+                "    except OSError:\n        pass"
+            ),
+            ("failed",),
+        ),
+        Attack(
+            "index_trick_read",  # an __index__ that answers a harmless number first, then 3
+            wrong(
+                "import os\nclass Fd:\n    calls = 0\n    def __index__(self):\n"
+                "        Fd.calls += 1\n        return 0 if Fd.calls == 1 else 3\n"
+                "try:\n    print(os.read(Fd(), 64))\nexcept OSError:\n    pass"
+            ),
+            ("failed",),
+        ),
+        Attack("fcntl_dupfd", wrong("import fcntl\nprint(fcntl.fcntl(3, 0, 100))"), ("failed",)),
+        Attack(
             "ctypes_system",
             task(f"import ctypes\nctypes.CDLL(None).system(b'touch {touch}')"),
             ("failed",),

@@ -41,12 +41,15 @@ starts and closes the write end, so it sits in a kernel buffer, not in the child
 user code runs. Only the trailer, which runs after `exec` of the whole program (solution, tests
 and `check(...)`) returned normally, reads it and echoes it on a second pipe. So an early
 `sys.exit(0)`, `os._exit(0)`, an atexit or excepthook trick, a patched builtin that swallows the
-failing assert's exception, or printing "passed" all give `failed`. The limit: the pipe is an
-inherited descriptor of the same process, so a program written against this harness could find it
-with raw `os.read` calls on guessed descriptor numbers (the hook refuses the high-level ways:
-/proc/self/fd, /dev/fd, wrapping the descriptor in a file object). No in-process check can rule
-that out; such a program can forge a pass, never harm the host, because containment does not
-rely on the token.
+failing assert's exception, or printing "passed" all give `failed`. The pipe is an inherited
+descriptor of the same process, so raw descriptor calls are guarded too: `os.read`, `pread`,
+`readv`, `dup`, `dup2`, `sendfile`, `splice`, `copy_file_range` and the writes refuse the two
+harness pipes (a program that reads every descriptor and echoes what it got is tested), `fcntl`
+cannot be imported, and the hook refuses the high-level ways (/proc/self/fd, /dev/fd, a file
+object on the descriptor). The limit: the trailer's own references to the real calls live in
+the same interpreter, and a program written against this harness could reach them through frame
+and closure introspection. No in-process check can rule that out; such a program can forge a
+pass, never harm the host, because containment does not rely on the token.
 """
 
 from gemma_benchmark.sandbox._platform import SANDBOX_UIDS

@@ -32,6 +32,29 @@ if TYPE_CHECKING:
 READY = b"R"
 MEMORY = b"M"
 
+# The trailer's own descriptor calls, bound before user code can replace them.
+_READ, _WRITE = posix.read, posix.write
+# Descriptor calls CPython does not audit, with the argument positions (and keywords) that name a
+# descriptor. On the harness's two pipes they are refused, so the token cannot be read (nor the
+# report written) by raw descriptor numbers.
+_FD_CALLS = {
+    "read": (0,),
+    "readv": (0,),
+    "readinto": (0,),
+    "pread": (0,),
+    "preadv": (0,),
+    "write": (0,),
+    "writev": (0,),
+    "pwrite": (0,),
+    "pwritev": (0,),
+    "dup": (0,),
+    "dup2": (0, 1),
+    "sendfile": (0, 1),
+    "splice": (0, 1),
+    "copy_file_range": (0, 1),
+}
+_FD_KEYWORDS = frozenset({"fd", "fd2", "out_fd", "in_fd", "src", "dst"})
+
 # Events refused outright: process creation, networking, native code, introspection that could
 # reach the hook's own frame, and adding hooks (a later hook could only refuse more, but no
 # program needs one).
@@ -66,9 +89,9 @@ _DENIED_EVENTS = frozenset(
     }
 )
 # Modules whose mere import opens a hole: native calls, raw fork/exec, sub-interpreters that do
-# not run this hook, and CPython's test helpers.
+# not run this hook, descriptor duplication (fcntl's F_DUPFD) and CPython's test helpers.
 _DENIED_MODULES = frozenset(
-    {"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters", "_xxinterpchannels"}
+    {"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters", "_xxinterpchannels", "fcntl"}
 )
 # Events that change the file system at the paths in these argument positions.
 _PATH_EVENTS = {
@@ -211,6 +234,50 @@ def _disable_unaudited() -> None:
             setattr(posix, name, refused)
 
 
+def _guard_private_fds(private: frozenset[int]) -> None:
+    """Wrap the `_FD_CALLS` in posix (before `os` copies them) to refuse the harness's pipes.
+
+    Each descriptor argument is converted to a plain int once, and that int is what the real
+    call gets, so an object whose `__index__` answers differently on each call cannot slip by.
+    """
+    is_a, int_t, exact_int, refused = (
+        builtins.isinstance,
+        builtins.int,
+        int.__int__,
+        PermissionError,
+    )
+    keywords = _FD_KEYWORDS
+
+    def plain(value: Any) -> Any:
+        if is_a(value, int_t):
+            return exact_int(value)
+        method = getattr(type(value), "__index__", None)
+        return exact_int(method(value)) if method is not None else value
+
+    def checked(value: Any) -> Any:
+        value = plain(value)
+        if value in private:
+            raise refused("sandbox: the harness's descriptors are not the program's")
+        return value
+
+    def guarded(original: Any, positions: tuple[int, ...]) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            values = list(args)
+            for at in positions:
+                if at < len(values):
+                    values[at] = checked(values[at])
+            for key in kwargs:
+                if key in keywords:
+                    kwargs[key] = checked(kwargs[key])
+            return original(*values, **kwargs)
+
+        return call
+
+    for name, positions in _FD_CALLS.items():
+        if hasattr(posix, name):
+            setattr(posix, name, guarded(getattr(posix, name), positions))
+
+
 def _set_limits(memory: int, cpu_s: int, nproc: int, fsize: int, nofile: int) -> None:
     import resource
 
@@ -244,20 +311,22 @@ def main(argv: list[str]) -> None:
     posix.chdir(workdir)
     _set_limits(int(memory), int(cpu_s), int(nproc), int(fsize), int(nofile))
     if hooked == "1":
+        private = frozenset((int(token_fd), int(result_fd)))
         _disable_unaudited()
-        sys.addaudithook(_make_hook(workdir, frozenset((int(token_fd), int(result_fd)))))
+        _guard_private_fds(private)
+        sys.addaudithook(_make_hook(workdir, private))
     module = type(sys)("__main__")
     sys.modules["__main__"] = module
     sys.argv = [""]
-    posix.write(int(result_fd), READY)
+    _WRITE(int(result_fd), READY)
     try:
         exec(compile(source, "<program>", "exec"), module.__dict__)
     except MemoryError:
-        posix.write(int(result_fd), MEMORY)
+        _WRITE(int(result_fd), MEMORY)
         raise
     sys.stdout.flush()
     sys.stderr.flush()
-    posix.write(int(result_fd), posix.read(int(token_fd), 64))
+    _WRITE(int(result_fd), _READ(int(token_fd), 64))
 
 
 if __name__ == "__main__":
