@@ -168,6 +168,42 @@ def hook_attacks(t: Targets) -> list[Attack]:
         ),
         Attack("fcntl_dupfd", wrong("import fcntl\nprint(fcntl.fcntl(3, 0, 100))"), ("failed",)),
         Attack(
+            "raise_finished",
+            wrong("import os, sys\nsys.audit('gemma_benchmark.sandbox.finished')\nos._exit(0)"),
+            ("failed",),
+        ),
+        Attack(
+            "hijack_trailer_frame",  # make main's frame raise the event on its MemoryError path
+            wrong(
+                "import atexit, functools, os, sys\n"
+                "frame = sys._getframe()\nwhile frame.f_back is not None:\n"
+                "    frame = frame.f_back\n"
+                "frame.f_globals['_WRITE'] = functools.partial(\n"
+                "    sys.audit, 'gemma_benchmark.sandbox.finished')\n"
+                "atexit.register(os._exit, 0)\nraise MemoryError"
+            ),
+            ("failed",),
+        ),
+        Attack(
+            "rerun_loader_main",
+            wrong(
+                "import os, sys\nloader = sys._getframe(1).f_globals\n"
+                "try:\n    loader['main'](['.', '3', '4', '1', '1', '1', '1', '16', '0', '1'])\n"
+                "except BaseException:\n    pass\nos._exit(0)"
+            ),
+            ("failed",),
+        ),
+        Attack(
+            "thread_races_trailer",
+            wrong(
+                "import sys, threading\ndef spam():\n    for _ in range(10**6):\n"
+                "        try:\n            sys.audit('gemma_benchmark.sandbox.finished')\n"
+                "        except PermissionError:\n            pass\n"
+                "threading.Thread(target=spam, daemon=True).start()"
+            ),
+            ("failed",),
+        ),
+        Attack(
             "ctypes_system",
             task(f"import ctypes\nctypes.CDLL(None).system(b'touch {touch}')"),
             ("failed",),

@@ -37,19 +37,16 @@ the harness's own when the sandbox uid can run it, else a world-readable system 
 Threat model of `passed`. A program passes only if the harness gets back a 128-bit token that is
 made per run, after which the interpreter must exit 0. The token never appears in argv, the
 environment, the source or the file system: the harness writes it into a pipe before the child
-starts and closes the write end, so it sits in a kernel buffer, not in the child's memory, while
-user code runs. Only the trailer, which runs after `exec` of the whole program (solution, tests
-and `check(...)`) returned normally, reads it and echoes it on a second pipe. So an early
-`sys.exit(0)`, `os._exit(0)`, an atexit or excepthook trick, a patched builtin that swallows the
-failing assert's exception, or printing "passed" all give `failed`. The pipe is an inherited
-descriptor of the same process, so raw descriptor calls are guarded too: `os.read`, `pread`,
-`readv`, `dup`, `dup2`, `sendfile`, `splice`, `copy_file_range` and the writes refuse the two
-harness pipes (a program that reads every descriptor and echoes what it got is tested), `fcntl`
-cannot be imported, and the hook refuses the high-level ways (/proc/self/fd, /dev/fd, a file
-object on the descriptor). The limit: the trailer's own references to the real calls live in
-the same interpreter, and a program written against this harness could reach them through frame
-and closure introspection. No in-process check can rule that out; such a program can forge a
-pass, never harm the host, because containment does not rely on the token.
+starts. Before user code runs, the child reads it into the audit hook's closure and closes the
+pipe, so no descriptor holds it, and nothing a program can name reaches the hook (audit hooks
+cannot be listed; gc walks, other threads' frames and tracing are refused). After `exec` of the
+whole program (solution, tests and `check(...)`) returns normally, the trailer raises an audit
+event, and the hook echoes the token only when that event comes from the loader's own frame at
+the trailer's line, once. So an early `sys.exit(0)`, `os._exit(0)`, an atexit or excepthook
+trick, a patched builtin that swallows the failing assert's exception, printing "passed",
+reading and echoing every descriptor, raising the event from the program or a thread, or
+hijacking a call the loader makes on its failure path all give `failed` (each is tested).
+Containment never relies on the token: a forged pass could not harm the host either.
 """
 
 from gemma_benchmark.sandbox._platform import SANDBOX_UIDS

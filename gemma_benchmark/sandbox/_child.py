@@ -8,15 +8,18 @@ sandbox may use a different interpreter than the harness).
 Order inside the child, all before the first line of user code:
 1. read the program from stdin until EOF, then point fd 0 at /dev/null (stdin is closed);
 2. lower the rlimits (address space, CPU, processes, file size, open files, core dumps);
-3. install the audit hook (refuses process creation, sockets, ctypes, writes outside the
+3. read the per-run token from its pipe into the audit hook's closure and close the pipe;
+4. install the audit hook (refuses process creation, sockets, ctypes, writes outside the
    working directory, fd discovery through /proc, tracing and signals to other processes);
-4. write READY on the result pipe, so the harness can tell a harness failure from a program one.
+5. write READY on the result pipe, so the harness can tell a harness failure from a program one.
 
-The trailer runs only when `exec` of the program returns normally. It reads the per-run token
-from the token pipe (the harness put it there before the child started; until this moment it sits
-in a kernel buffer, not in this process's memory) and echoes it on the result pipe. A program
-that exits early (`sys.exit`, `os._exit`, an uncaught exception, an atexit trick) never reaches
-the trailer, so it cannot pass.
+The trailer runs only when `exec` of the program returns normally: it raises the FINISHED audit
+event, and the hook echoes the token on the result pipe when the event comes from main's own
+frame at the trailer's line (see `_make_finisher`). A program that exits early (`sys.exit`,
+`os._exit`, an uncaught exception, an atexit trick) never reaches the trailer, and one that
+raises the event itself, from a thread or by hijacking a call main makes on another line, is
+refused, so it cannot pass. Without the hook (a test-only policy) the token stays in its pipe and
+the trailer reads it directly.
 """
 
 from __future__ import annotations
@@ -32,28 +35,11 @@ if TYPE_CHECKING:
 READY = b"R"
 MEMORY = b"M"
 
+# Raised once by the trailer; the hook answers it by echoing the token (see `_make_finisher`).
+FINISHED = "gemma_benchmark.sandbox.finished"
+TRAILER = "sys.audit(FINISHED)"  # the one line that raises it; the harness passes its number
 # The trailer's own descriptor calls, bound before user code can replace them.
 _READ, _WRITE = posix.read, posix.write
-# Descriptor calls CPython does not audit, with the argument positions (and keywords) that name a
-# descriptor. On the harness's two pipes they are refused, so the token cannot be read (nor the
-# report written) by raw descriptor numbers.
-_FD_CALLS = {
-    "read": (0,),
-    "readv": (0,),
-    "readinto": (0,),
-    "pread": (0,),
-    "preadv": (0,),
-    "write": (0,),
-    "writev": (0,),
-    "pwrite": (0,),
-    "pwritev": (0,),
-    "dup": (0,),
-    "dup2": (0, 1),
-    "sendfile": (0, 1),
-    "splice": (0, 1),
-    "copy_file_range": (0, 1),
-}
-_FD_KEYWORDS = frozenset({"fd", "fd2", "out_fd", "in_fd", "src", "dst"})
 
 # Events refused outright: process creation, networking, native code, introspection that could
 # reach the hook's own frame, and adding hooks (a later hook could only refuse more, but no
@@ -82,6 +68,8 @@ _DENIED_EVENTS = frozenset(
         "sys.settrace",
         "sys.setprofile",
         "sys._current_frames",
+        "sys._current_exceptions",
+        "sys.monitoring.register_callback",
         "sys.addaudithook",
         "gc.get_objects",
         "gc.get_referrers",
@@ -89,9 +77,9 @@ _DENIED_EVENTS = frozenset(
     }
 )
 # Modules whose mere import opens a hole: native calls, raw fork/exec, sub-interpreters that do
-# not run this hook, descriptor duplication (fcntl's F_DUPFD) and CPython's test helpers.
+# not run this hook, and CPython's test helpers.
 _DENIED_MODULES = frozenset(
-    {"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters", "_xxinterpchannels", "fcntl"}
+    {"ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters", "_xxinterpchannels"}
 )
 # Events that change the file system at the paths in these argument positions.
 _PATH_EVENTS = {
@@ -115,8 +103,8 @@ _WRITE_FLAGS = posix.O_WRONLY | posix.O_RDWR | posix.O_CREAT | posix.O_TRUNC | p
 _DIRECTORY = 0o040000
 
 
-def _make_hook(workdir: str, private_fds: frozenset[int]) -> Any:
-    """Build the audit hook with every helper bound now.
+def _make_hook(workdir: str, private_fds: frozenset[int], finish: Any) -> Any:
+    """Build the audit hook with every helper bound now; `finish` answers the FINISHED event.
 
     Path rules. An absolute path must lie inside `workdir` to be changed; a relative one must
     not climb (`..`), so it stays below the working directory (which cannot leave `workdir`) or
@@ -200,6 +188,8 @@ def _make_hook(workdir: str, private_fds: frozenset[int]) -> Any:
     def hook(event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
             check_open(args[0], args[1], args[2])
+        elif event == FINISHED:
+            finish()
         elif event in path_events:
             for at in path_events[event]:
                 if is_a(args[at], int_t):
@@ -222,6 +212,37 @@ def _make_hook(workdir: str, private_fds: frozenset[int]) -> Any:
     return hook
 
 
+def _make_finisher(token_fd: int, result_fd: int, trailer_frame: Any, trailer_line: int) -> Any:
+    """Read the token now (before user code runs) and close its pipe; return the function the
+    hook calls on the FINISHED event, which echoes the token on the result pipe only once, and
+    only when the event comes straight from `trailer_frame` (main's frame) at `trailer_line`,
+    a line main reaches only after `exec` of the program returned normally. The line matters:
+    a program can make main call something of its choosing on another line (main looks up
+    `MemoryError` and `_WRITE` after a failure), but cannot move a frame's line without a
+    tracer, and tracing is refused.
+
+    The token then lives only in this closure, reachable from the hook alone, and the hook is
+    reachable from nothing a program can name (audit hooks cannot be listed; gc walks and other
+    threads' frames are refused). So neither a raw read of the old descriptor, nor the loader's
+    frames and globals (which `sys._getframe` and tracebacks do reach), nor an `os.read` in a
+    thread left running, nor a FINISHED event raised by the program yields the token.
+    """
+    token = _READ(token_fd, 64)
+    posix.close(token_fd)
+    frame_of, refused, write = sys._getframe, builtins.PermissionError, _WRITE
+    done: list[bool] = []
+
+    def finish() -> None:
+        # Frame 0 is this function, 1 the hook; 2 is whoever called sys.audit (a C function).
+        caller = frame_of(2)
+        if done or caller is not trailer_frame or caller.f_lineno != trailer_line:
+            raise refused("sandbox: only the harness's trailer may finish")
+        done.append(True)
+        write(result_fd, token)
+
+    return finish
+
+
 def _disable_unaudited() -> None:
     """Remove the file-creating calls CPython does not audit (mkfifo, mknod) from posix, before
     `os` copies them in (`from posix import *`)."""
@@ -232,50 +253,6 @@ def _disable_unaudited() -> None:
     for name in ("mkfifo", "mknod"):
         if hasattr(posix, name):
             setattr(posix, name, refused)
-
-
-def _guard_private_fds(private: frozenset[int]) -> None:
-    """Wrap the `_FD_CALLS` in posix (before `os` copies them) to refuse the harness's pipes.
-
-    Each descriptor argument is converted to a plain int once, and that int is what the real
-    call gets, so an object whose `__index__` answers differently on each call cannot slip by.
-    """
-    is_a, int_t, exact_int, refused = (
-        builtins.isinstance,
-        builtins.int,
-        int.__int__,
-        PermissionError,
-    )
-    keywords = _FD_KEYWORDS
-
-    def plain(value: Any) -> Any:
-        if is_a(value, int_t):
-            return exact_int(value)
-        method = getattr(type(value), "__index__", None)
-        return exact_int(method(value)) if method is not None else value
-
-    def checked(value: Any) -> Any:
-        value = plain(value)
-        if value in private:
-            raise refused("sandbox: the harness's descriptors are not the program's")
-        return value
-
-    def guarded(original: Any, positions: tuple[int, ...]) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            values = list(args)
-            for at in positions:
-                if at < len(values):
-                    values[at] = checked(values[at])
-            for key in kwargs:
-                if key in keywords:
-                    kwargs[key] = checked(kwargs[key])
-            return original(*values, **kwargs)
-
-        return call
-
-    for name, positions in _FD_CALLS.items():
-        if hasattr(posix, name):
-            setattr(posix, name, guarded(getattr(posix, name), positions))
 
 
 def _set_limits(memory: int, cpu_s: int, nproc: int, fsize: int, nofile: int) -> None:
@@ -306,15 +283,15 @@ def _read_program() -> bytes:
 
 
 def main(argv: list[str]) -> None:
-    workdir, token_fd, result_fd, memory, cpu_s, nproc, fsize, nofile, hooked = argv
+    workdir, token_fd, result_fd, memory, cpu_s, nproc, fsize, nofile, hooked, line = argv
     source = _read_program()
     posix.chdir(workdir)
     _set_limits(int(memory), int(cpu_s), int(nproc), int(fsize), int(nofile))
     if hooked == "1":
-        private = frozenset((int(token_fd), int(result_fd)))
+        finish = _make_finisher(int(token_fd), int(result_fd), sys._getframe(), int(line))
         _disable_unaudited()
-        _guard_private_fds(private)
-        sys.addaudithook(_make_hook(workdir, private))
+        sys.addaudithook(_make_hook(workdir, frozenset((int(token_fd), int(result_fd))), finish))
+        del finish  # referenced by the hook alone from here on
     module = type(sys)("__main__")
     sys.modules["__main__"] = module
     sys.argv = [""]
@@ -326,7 +303,10 @@ def main(argv: list[str]) -> None:
         raise
     sys.stdout.flush()
     sys.stderr.flush()
-    _WRITE(int(result_fd), _READ(int(token_fd), 64))
+    if hooked == "1":
+        sys.audit(FINISHED)
+    else:  # the OS layers alone: no hook to hold the token, so it is still in its pipe
+        _WRITE(int(result_fd), _READ(int(token_fd), 64))
 
 
 if __name__ == "__main__":

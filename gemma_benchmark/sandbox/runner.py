@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from gemma_benchmark.sandbox import _platform
-from gemma_benchmark.sandbox._child import MEMORY, READY
+from gemma_benchmark.sandbox._child import MEMORY, READY, TRAILER
 from gemma_benchmark.sandbox._supervise import Outcome, ParentEnds, supervise
 from gemma_benchmark.sandbox.result import (
     DEFAULT_POLICY,
@@ -143,6 +143,15 @@ def _child_source() -> str:
     return (Path(__file__).parent / "_child.py").read_text(encoding="utf-8")
 
 
+@functools.cache
+def trailer_line() -> int:
+    """The line of `_child.py` whose FINISHED event alone releases the token (see there)."""
+    lines = [i for i, text in enumerate(_child_source().splitlines(), 1) if text.strip() == TRAILER]
+    if len(lines) != 1:
+        raise SandboxError(f"_child.py must hold exactly one {TRAILER!r} line")
+    return lines[0]
+
+
 def _run(
     plan: _platform.LaunchPlan,
     source: str,
@@ -202,6 +211,7 @@ def _spawn(
     )
     child_args = [workdir, token_r, report_w, memory, cpu_s, policy.max_processes]
     child_args += [policy.file_size_mb * MIB, policy.max_open_files, int(policy.audit_hook)]
+    child_args.append(trailer_line())
     argv = [*plan.command(uid), *_PYTHON_FLAGS, "-c", _LOADER, plan.bootstrap]
     argv += map(str, child_args)
     ends = ParentEnds(stdin=stdin_w, stdout=out_r, stderr=err_r, report=report_r)
