@@ -358,3 +358,9 @@ def test_chat_template_resolution() -> None:
 def test_num_samples_must_be_positive(data_dir: Path) -> None:
     with pytest.raises(ValueError, match="num_samples must be at least 1, got 0"):
         Gsm8kBenchmark({"data_dir": str(data_dir)}).evaluate(StubModel({}), num_samples=0)
+
+
+def test_count_items_follows_limit(data_dir: Path) -> None:
+    # The resume message and progress total count a task's items up front.
+    assert Gsm8kBenchmark({"data_dir": str(data_dir), "limit": 7}).count_items() == 7
+    assert Gsm8kBenchmark({"data_dir": str(data_dir)}).count_items() == 1319  # the test split

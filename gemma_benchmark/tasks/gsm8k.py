@@ -179,6 +179,9 @@ class Gsm8kBenchmark(Task):
     def _data_root(self) -> Path:
         return find_dataset("gsm8k", self.opts.data_dir)
 
+    def count_items(self) -> int:
+        return len(self.load_data())
+
     def shots_per_item(self, items: int) -> list[list[dict[str, str]]]:
         k, cot = self.opts.shot_count, self.opts.use_chain_of_thought
         if cot:
