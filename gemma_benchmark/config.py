@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gemma_benchmark.core.model_registry import FAMILIES, resolve_model
 from gemma_benchmark.exceptions import ConfigurationError
+from gemma_benchmark.utils.names import fold_name
 
 
 class StrictModel(BaseModel):
@@ -61,9 +62,7 @@ class ModelConfig(StrictModel):
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        value = "_".join(
-            value.strip().lower().replace("-", " ").split()
-        )  # `Gemma`, `openai-compatible`
+        value = fold_name(value)  # `Gemma`, `openai-compatible`
         if value not in MODEL_TYPES:
             raise ValueError(f"unknown model type {value!r}{_did_you_mean(value, MODEL_TYPES)}")
         return value

@@ -1,5 +1,7 @@
 """MMLU subjects and lm-evaluation-harness's category of each (its `mmlu_<category>` groups)."""
 
+from gemma_benchmark.utils.names import fold_name
+
 SUBJECT_CATEGORIES: dict[str, str] = {
     "abstract_algebra": "stem",
     "anatomy": "stem",
@@ -97,8 +99,7 @@ def resolve_subset(subset: str | list[str]) -> list[str]:
 
 def _canonical(name: str) -> str:
     """`High School Mathematics`, `STEM`, `mmlu_virology` (lm-eval's task name) -> our names."""
-    text = "_".join(str(name).strip().lower().replace("-", " ").split())
-    return text.removeprefix("mmlu_")
+    return fold_name(name).removeprefix("mmlu_")
 
 
 def _expand(raw: str) -> tuple[str, ...]:

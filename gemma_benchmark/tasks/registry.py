@@ -10,6 +10,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from gemma_benchmark.utils.names import fold_name
+
 _REGISTRY: dict[str, type[Any]] = {}
 _BUILTIN_MODULES = (
     "gemma_benchmark.tasks.mmlu",
@@ -62,7 +64,7 @@ def canonical_task_type(task_type: str) -> str:
     _load_builtins()
     if task_type in _REGISTRY:
         return task_type
-    folded = "_".join(task_type.strip().lower().replace("-", " ").split())
+    folded = fold_name(task_type)
     matches = [name for name in _REGISTRY if name.lower() == folded]
     return matches[0] if len(matches) == 1 else task_type
 
