@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,18 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-
-def cli(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gemma_benchmark.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
+from tests.cli_runner import run_cli as cli
 
 
 def assert_one_line_usage_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -191,17 +179,13 @@ def test_run_preflight_names_the_key(tmp_path: Path, body: str, fragment: str) -
     from gemma_benchmark.core.preflight import check_run
     from gemma_benchmark.exceptions import ConfigurationError
 
-    sections = {
-        "models": "models: {m: {path: google/gemma-2b}}",  # a hub id: left to from_pretrained
-        "tasks": "tasks: {mmlu: {subset: virology}}",
-        "output": f"output: {{path: {tmp_path / 'out'}}}",
+    good = {
+        "models": {"m": {"path": "google/gemma-2b"}},  # a hub id: left to from_pretrained
+        "tasks": {"mmlu": {"subset": "virology"}},
+        "output": {"path": str(tmp_path / "out")},
     }
-    body = body.replace("{tmp}", str(tmp_path))
-    for key in sections:
-        if body.startswith(f"{key}:"):
-            sections[key] = body
-    raw = yaml.safe_load("\n".join([*sections.values(), *([body] if "hardware" in body else [])]))
-    config = parse_config(raw)
+    # Each case replaces (or adds) one top-level section of a good config.
+    config = parse_config({**good, **yaml.safe_load(body.replace("{tmp}", str(tmp_path)))})
     with pytest.raises(ConfigurationError, match="^" + re.escape(fragment)):
         check_run(config, list(config.models), list(config.tasks))
 

@@ -4,9 +4,6 @@ the CLI on a tiny real model, and one-line errors for bad data files."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +21,7 @@ from gemma_benchmark.exceptions import (
 )
 from gemma_benchmark.tasks.custom import CustomBenchmark
 from gemma_benchmark.tasks.custom_scoring import extract, is_match
+from tests.cli_runner import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "custom_task"
@@ -194,13 +192,7 @@ def test_example_config_through_the_python_api(tmp_path: Path, tiny_gemma_path: 
 def test_example_config_through_the_cli(tmp_path: Path, tiny_gemma_path: Path) -> None:
     config = example_config(tmp_path, tiny_gemma_path)
     out = tmp_path / "cli-out"
-    proc = subprocess.run(
-        [sys.executable, "-m", "gemma_benchmark.cli", "run", str(config), "--output", str(out)],
-        capture_output=True,
-        text=True,
-        env={**os.environ},
-        timeout=600,
-    )
+    proc = run_cli("run", str(config), "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())["results"]["tiny-gemma"]
     assert results["quiz"]["overall"]["total"] == 20

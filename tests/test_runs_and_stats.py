@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from gemma_benchmark.core.benchmark import GemmaBenchmark
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli_runner import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -107,27 +104,21 @@ def test_exports_in_every_format(two_model_run: tuple[GemmaBenchmark, Path]) -> 
     assert document["comparisons"]["mmlu"]["gemma-a vs gemma-b"]["n"] == 30
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gemma_benchmark.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+def wide_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(*args, env={"COLUMNS": "200"})
 
 
 def test_runs_show_compare_commands(two_model_run: tuple[GemmaBenchmark, Path]) -> None:
     bench, out = two_model_run
     db = str(out / "benchmark.db")
-    listing = run_cli("runs", "--db", db)
+    listing = wide_cli("runs", "--db", db)
     assert listing.returncode == 0
     assert "gemma-a, gemma-b" in listing.stdout and "vs" not in listing.stdout
-    shown = run_cli("show", str(bench.run_id), "--db", db)
+    shown = wide_cli("show", str(bench.run_id), "--db", db)
     assert shown.returncode == 0 and "gemma-b" in shown.stdout and "n=30" in shown.stdout
-    compared = run_cli("compare", str(bench.run_id), str(bench.run_id), "--db", db)
+    compared = wide_cli("compare", str(bench.run_id), str(bench.run_id), "--db", db)
     assert compared.returncode == 0 and "p=1" in compared.stdout
-    missing = run_cli("show", "999", "--db", db)
+    missing = wide_cli("show", "999", "--db", db)
     assert missing.returncode == 2 and "no run with id 999" in missing.stderr
-    absent = run_cli("runs", "--db", str(out / "nope.db"))
+    absent = wide_cli("runs", "--db", str(out / "nope.db"))
     assert absent.returncode == 2 and "results database not found" in absent.stderr

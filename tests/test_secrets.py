@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
+from tests.cli_runner import run_cli
+
 SECRET = "hf_plantedSecretValue123456"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def test_planted_token_is_redacted_everywhere(
@@ -30,21 +28,13 @@ def test_planted_token_is_redacted_everywhere(
         )
     )
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gemma_benchmark.cli",
-            "run",
-            str(config),
-            "--output",
-            str(out),
-            "--verbose",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "HF_TOKEN": SECRET, "COLUMNS": "300"},
+    proc = run_cli(
+        "run",
+        str(config),
+        "--output",
+        str(out),
+        "--verbose",
+        env={"HF_TOKEN": SECRET, "COLUMNS": "300"},
     )
     assert proc.returncode == 1  # the leaky model fails to load; the good one runs
     assert "leaky" in proc.stdout
@@ -66,12 +56,7 @@ def test_usage_error_quoting_a_secret_redacts_it(tmp_path: Path) -> None:
     # The preflight names the missing model folder; a token pasted into the path stays hidden.
     config = tmp_path / "c.yaml"
     config.write_text(f'models: {{m: {{path: "/models/{SECRET}/gemma"}}}}\ntasks: {{mmlu: {{}}}}\n')
-    proc = subprocess.run(
-        [sys.executable, "-m", "gemma_benchmark.cli", "run", str(config)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_TOKEN": SECRET},
-    )
+    proc = run_cli("run", str(config), env={"HF_TOKEN": SECRET})
     assert proc.returncode == 2
     assert "models.m.path: no such directory: /models/***/gemma" in proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
